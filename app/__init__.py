@@ -1,0 +1,1 @@
+"""Tenure: a headless client-retention engine."""

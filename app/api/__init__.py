@@ -1,0 +1,1 @@
+"""Transport: parse, authorize, call one service, render."""

@@ -1,0 +1,170 @@
+"""RFC 9457 problem details for every error, and their place in the OpenAPI document."""
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException
+
+from app.errors import AppError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TITLES = {
+    400: "Bad request",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    412: "Precondition failed",
+    413: "Payload too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+}
+
+
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    type: str = Field(examples=["urn:tenure:problem:not-found"])
+    title: str = Field(examples=["Not found"])
+    status: int = Field(examples=[404])
+    detail: str | None = Field(default=None, examples=["client not found"])
+    instance: str | None = Field(default=None, examples=["/v1/clients/6f1c…"])
+    errors: list[FieldProblem] | None = None
+
+
+def problem(
+    status: int,
+    detail: str | None,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    instance: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:tenure:problem:{slug or _slug(status)}",
+        "title": title or TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _slug(status: int) -> str:
+    return TITLES.get(status, "error").lower().replace(" ", "-")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        return problem(
+            exc.status,
+            exc.detail,
+            slug=exc.type_slug,
+            title=exc.title,
+            instance=request.url.path,
+            errors=exc.errors,
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = [_field_problem(e) for e in exc.errors()]
+        if any(e["type"] == "json_invalid" for e in errors):
+            return problem(
+                400,
+                "the request body is not valid JSON",
+                slug="malformed-json",
+                instance=request.url.path,
+                errors=errors,
+            )
+        return problem(
+            422,
+            "the request has invalid fields",
+            slug="validation-error",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        return problem(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+
+    async def on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+        logger.info("integrity conflict", extra={"error": str(exc.__cause__ or exc)[:500]})
+        return problem(
+            409,
+            "the change conflicts with existing data",
+            slug="conflict",
+            instance=request.url.path,
+        )
+
+    async def on_stale_data(request: Request, exc: Exception) -> JSONResponse:
+        return problem(
+            409,
+            "the resource was changed concurrently; read it again and retry",
+            slug="concurrent-modification",
+            instance=request.url.path,
+        )
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", exc_info=exc)
+        return problem(500, "an unexpected error occurred", instance=request.url.path)
+
+    app.add_exception_handler(Exception, on_unexpected)
+    app.add_exception_handler(AppError, on_app_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(IntegrityError, on_integrity_error)
+    app.add_exception_handler(StaleDataError, on_stale_data)
+
+
+def _field_problem(error: Any) -> dict[str, Any]:
+    return {
+        "loc": [str(part) if not isinstance(part, int) else part for part in error.get("loc", ())],
+        "msg": str(error.get("msg", "")),
+        "type": str(error.get("type", "")),
+    }
+
+
+ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422)
+
+
+def error_responses() -> dict[int | str, dict[str, Any]]:
+    """Every /v1 operation documents the errors any request may meet."""
+    return {status: {"model": Problem, "description": TITLES[status]} for status in ERROR_STATUSES}
+
+
+def move_errors_to_problem_media_type(openapi: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI files error models under application/json; they are sent as problem+json."""
+    for path_item in openapi.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content")
+                if (
+                    status.isdigit()
+                    and int(status) >= 400
+                    and content
+                    and "application/json" in content
+                ):
+                    response["content"] = {PROBLEM_MEDIA_TYPE: content.pop("application/json")}
+    return openapi

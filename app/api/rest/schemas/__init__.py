@@ -1,0 +1,1 @@
+"""Request and response bodies: XCreate / XUpdate / XRead per resource."""

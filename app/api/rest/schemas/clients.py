@@ -1,0 +1,97 @@
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+
+from app.api.rest.schemas.common import Amount, ExternalId, InputModel, Name, Paginated, optional
+
+Domain = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+    ),
+]
+Word = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ATTRIBUTES_DOC = (
+    "A free JSON object. On PATCH and PUT it is merged key by key; a key set to null is removed."
+)
+
+
+class ClientCreate(InputModel):
+    name: Name
+    external_id: ExternalId | None = None
+    domain: Domain | None = None
+    owner_id: uuid.UUID | None = None
+    tier: Word | None = Field(default=None, description="One of the workspace's tiers.")
+    lifecycle_stage: Word | None = Field(
+        default=None, description="One of the workspace's stages; defaults to the first."
+    )
+    acquired_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_DOC)
+
+
+class ClientUpdate(InputModel):
+    name: Name = optional()
+    external_id: ExternalId | None = optional()
+    domain: Domain | None = optional()
+    owner_id: uuid.UUID | None = optional()
+    tier: Word | None = optional()
+    lifecycle_stage: Word = optional()
+    acquired_at: AwareDatetime = optional()
+    attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
+
+
+class ClientUpsert(InputModel):
+    """The body of PUT by external id: `name` is required when the client is new."""
+
+    name: Name = optional()
+    domain: Domain | None = optional()
+    owner_id: uuid.UUID | None = optional()
+    tier: Word | None = optional()
+    lifecycle_stage: Word = optional()
+    acquired_at: AwareDatetime = optional()
+    attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
+
+
+class ClientChurn(InputModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+
+class ClientRead(BaseModel):
+    id: uuid.UUID
+    name: str
+    external_id: str | None
+    domain: str | None
+    owner_id: uuid.UUID | None
+    tier: str | None
+    lifecycle_stage: str
+    stage_changed_at: datetime
+    status: str = Field(description="`active` or `churned`.")
+    acquired_at: datetime | None
+    churned_at: datetime | None
+    churn_reason: str | None
+    attributes: dict[str, Any]
+    mrr: dict[str, Amount] = Field(
+        description="Monthly recurring revenue today, per currency, from live active contracts.",
+        examples=[{"USD": "1250.00"}],
+    )
+    next_renewal_on: date | None = Field(
+        description="The nearest end date, today or later, of an active contract."
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+class StageChangeRead(BaseModel):
+    from_stage: str | None
+    to_stage: str
+    changed_at: datetime
+
+
+class ClientPage(Paginated[ClientRead]):
+    pass

@@ -1,0 +1,65 @@
+"""Shared building blocks of request and response bodies."""
+
+from decimal import Decimal
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
+
+T = TypeVar("T")
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^\S(.*\S)?$")]
+Email = Annotated[str, StringConstraints(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+AMOUNT_PATTERN = r"^\d{1,14}(\.\d{1,4})?$"
+
+
+def _amount_from_string(value: Any) -> Any:
+    """Money travels as a string so no float ever rounds it."""
+    if not isinstance(value, str | Decimal):
+        raise ValueError('amount must be a decimal string such as "1250.00"')
+    return value
+
+
+AMOUNT_SCHEMA = {"type": "string", "pattern": AMOUNT_PATTERN, "examples": ["1250.00"]}
+CENTS = Decimal("0.01")
+
+
+def format_amount(value: Decimal) -> str:
+    """At least two decimal places, more only when the amount has them."""
+    return str(value.quantize(CENTS) if value == value.quantize(CENTS) else value.normalize())
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_amount_from_string),
+    Field(max_digits=18, decimal_places=4, ge=0),
+    PlainSerializer(format_amount, return_type=str, when_used="json"),
+    WithJsonSchema(AMOUNT_SCHEMA),
+]
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def optional(description: str | None = None) -> Any:
+    """A PATCH field that may be omitted but, when sent, must not be null."""
+    return Field(default=None, description=description, json_schema_extra=_drop_default)
+
+
+class InputModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Paginated(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page.")
+    has_more: bool

@@ -1,0 +1,157 @@
+"""`tenure`: serve the API, migrate, manage workspaces and keys, export the contracts."""
+
+import asyncio
+import json
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings, get_settings
+from app.db import migrate as migrations
+from app.db.session import create_engine, create_sessionmaker
+from app.domain.api_keys import parse_scopes
+from app.errors import AppError
+from app.services import workspaces
+
+T = TypeVar("T")
+
+cli = typer.Typer(help="Tenure: a headless client-retention engine.", no_args_is_help=True)
+workspace_cli = typer.Typer(help="Create and inspect workspaces.", no_args_is_help=True)
+api_key_cli = typer.Typer(help="Create API keys.", no_args_is_help=True)
+cli.add_typer(workspace_cli, name="workspace")
+cli.add_typer(api_key_cli, name="api-key")
+
+OPENAPI_PATH = Path("openapi") / "openapi.json"
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Defaults to TENURE_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Defaults to TENURE_PORT.")] = None,
+) -> None:
+    """Migrate the database (unless TENURE_AUTO_MIGRATE=false) and serve the API."""
+    import uvicorn
+
+    from app.logging import configure_logging
+    from app.main import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    if settings.auto_migrate:
+        migrations.upgrade(settings.database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def worker(
+    check: Annotated[bool, typer.Option("--check", help="Exit 0 if a worker is alive.")] = False,
+) -> None:
+    """Run the arq worker (needs TENURE_REDIS_URL); `--check` is its health probe."""
+    from arq.worker import Worker, async_check_health
+
+    from app.logging import configure_logging
+    from app.workers.settings import QUEUE_NAME, worker_options
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    try:
+        options = worker_options(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if check:
+        sys.exit(asyncio.run(async_check_health(options["redis_settings"], None, QUEUE_NAME)))
+    Worker(**options).run()
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Bring the database schema to a revision (default: the newest)."""
+    migrations.upgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@workspace_cli.command("create")
+def workspace_create(name: Annotated[str, typer.Argument(help="The workspace's name.")]) -> None:
+    """Create a workspace and print its id with an admin API key (shown once)."""
+
+    async def run(session: AsyncSession) -> dict[str, str]:
+        workspace, issued = await workspaces.create_workspace(session, name)
+        return {"workspace_id": str(workspace.id), "api_key": issued.secret}
+
+    typer.echo(json.dumps(_run_with_session(get_settings(), run)))
+
+
+@api_key_cli.command("create")
+def api_key_create(
+    workspace: Annotated[uuid.UUID, typer.Option("--workspace", help="The workspace id.")],
+    scopes: Annotated[str, typer.Option(help="Comma-separated: read, write, admin.")] = "read",
+    name: Annotated[str, typer.Option(help="A label to recognise the key by.")] = "cli key",
+) -> None:
+    """Create an API key in a workspace and print it (shown once)."""
+    parsed = parse_scopes(scopes)
+
+    async def run(session: AsyncSession) -> dict[str, object]:
+        issued = await workspaces.create_api_key(session, workspace, name, [str(s) for s in parsed])
+        return {
+            "id": str(issued.api_key.id),
+            "workspace_id": str(workspace),
+            "scopes": issued.api_key.scopes,
+            "api_key": issued.secret,
+        }
+
+    typer.echo(json.dumps(_run_with_session(get_settings(), run)))
+
+
+@cli.command("export-openapi")
+def export_openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the document.")] = OPENAPI_PATH,
+) -> None:
+    """Write the OpenAPI document that CI compares with the committed one."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_openapi())
+    typer.echo(f"wrote {output}")
+
+
+def render_openapi() -> str:
+    from app.main import create_app
+
+    document = create_app(Settings(database_url="sqlite+aiosqlite:///:memory:")).openapi()
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _run_with_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    migrations.upgrade(settings.database_url)
+
+    async def main() -> T:
+        engine = create_engine(settings.database_url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)
+
+
+def main() -> None:
+    try:
+        cli()
+    except AppError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        sys.exit(2)

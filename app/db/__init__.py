@@ -1,0 +1,1 @@
+"""Persistence: tables, sessions and repositories. Every query is scoped by workspace."""

@@ -1,0 +1,20 @@
+"""All tables, imported here so that metadata is complete for Alembic."""
+
+from app.db.models.api_key import ApiKey
+from app.db.models.client import Client, ClientStageChange
+from app.db.models.contact import Contact
+from app.db.models.contract import Contract
+from app.db.models.idempotency import IdempotencyRecord
+from app.db.models.owner import Owner
+from app.db.models.workspace import Workspace
+
+__all__ = [
+    "ApiKey",
+    "Client",
+    "ClientStageChange",
+    "Contact",
+    "Contract",
+    "IdempotencyRecord",
+    "Owner",
+    "Workspace",
+]

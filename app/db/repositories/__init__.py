@@ -1,0 +1,1 @@
+"""Every query lives here and takes a workspace id; repositories flush, services commit."""

@@ -1,0 +1,64 @@
+"""The ASGI application: routers, error rendering, middleware, and the database engine."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.api.idempotency import IdempotencyMiddleware
+from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.api.problems import (
+    error_responses,
+    install_problem_handlers,
+    move_errors_to_problem_media_type,
+)
+from app.api.rest import clients, contacts, contracts, owners, system, workspace
+from app.config import Settings, get_settings
+from app.db.session import create_engine, create_sessionmaker
+
+DESCRIPTION = """\
+Tenure watches every client's signals, scores their health, spots the accounts that are going
+quiet and acts before they leave. Authenticate with `Authorization: Bearer <API key>`.
+Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_engine(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await engine.dispose()
+
+    app = FastAPI(title="Tenure", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+
+    install_problem_handlers(app)
+    app.include_router(system.router)
+    for module in (workspace, owners, clients, contacts, contracts):
+        app.include_router(module.router, responses=error_responses())
+
+    app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = move_errors_to_problem_media_type(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

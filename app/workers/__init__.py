@@ -1,0 +1,1 @@
+"""Background jobs: thin wrappers that open a unit of work and call a service."""
