@@ -5,8 +5,9 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -16,6 +17,7 @@ from app.api.problems import (
     move_errors_to_problem_media_type,
 )
 from app.api.rest import clients, contacts, contracts, owners, system, workspace
+from app.api.strict_query import reject_unknown_query_parameters
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 
@@ -26,9 +28,10 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
+    """`engine` lets a caller that runs the app on other event loops pass an unpooled one."""
     settings = settings or get_settings()
-    engine = create_engine(settings.database_url)
+    engine = engine or create_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(system.router)
     for module in (workspace, owners, clients, contacts, contracts):
-        app.include_router(module.router, responses=error_responses())
+        app.include_router(
+            module.router,
+            responses=error_responses(),
+            dependencies=[Depends(reject_unknown_query_parameters)],
+        )
 
     app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)

@@ -17,7 +17,7 @@ from app.domain import clients as rules
 from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, mrr, next_renewal_on
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from app.services.workspaces import get_workspace
 
 
@@ -63,6 +63,8 @@ async def upsert_client_by_external_id(
     client = await ClientRepository(session).find_by_external_id(workspace.id, external_id)
     created = client is None
     if client is None:
+        if if_match is not None:  # RFC 9110: If-Match, even `*`, is false without a resource
+            raise PreconditionFailed(f"no client has external_id {external_id!r}")
         if "name" not in data:
             raise InvalidInput(
                 "name is required to create a client",
@@ -200,7 +202,9 @@ async def _apply(
     data = dict(data)
     if "tier" in data:
         rules.check_tier(data["tier"], workspace.tiers)
-    stage = data.pop("lifecycle_stage", workspace.lifecycle_stages[0] if creating else None)
+    stage = data.pop("lifecycle_stage", None)
+    if stage is None and creating:  # omitted or null: a new client starts at the first stage
+        stage = workspace.lifecycle_stages[0]
     if stage is not None:
         rules.check_stage(stage, workspace.lifecycle_stages)
     if data.get("owner_id") is not None:

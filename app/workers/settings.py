@@ -29,7 +29,12 @@ def worker_options(settings: Settings, redis_url: str | None = None) -> dict[str
         raise ValueError("TENURE_REDIS_URL is not set: the worker needs Redis")
     return {
         "functions": [
-            func(cast(WorkerCoroutine, job.function), name=job.name, timeout=job.timeout_seconds, max_tries=job.max_tries)
+            func(
+                cast(WorkerCoroutine, job.function),
+                name=job.name,
+                timeout=job.timeout_seconds,
+                max_tries=job.max_tries,
+            )
             for job in JOBS
         ],
         "cron_jobs": [

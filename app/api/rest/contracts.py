@@ -1,6 +1,5 @@
 import uuid
-from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -14,6 +13,7 @@ from app.api.deps import (
     WritePrincipal,
 )
 from app.api.rest.responses import set_etag, set_location
+from app.api.rest.schemas.common import IsoDate
 from app.api.rest.schemas.contracts import (
     ContractCreate,
     ContractPage,
@@ -56,7 +56,7 @@ async def list_contracts(
     principal: ReadPrincipal,
     client_id: uuid.UUID | None = None,
     status: ContractStatus | None = None,
-    active_on: date | None = Query(default=None, description="Contracts covering this day."),
+    active_on: Annotated[IsoDate | None, Query(description="Contracts covering this day.")] = None,
     sort: ContractSort = "created_at",
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,

@@ -79,15 +79,32 @@ def _decode_values(values: list[Any], column: InstrumentedAttribute[Any]) -> sa.
     raw, raw_id = values
     try:
         row_id = uuid.UUID(str(raw_id))
-        python_type = column.type.python_type
-        if python_type is datetime:
-            value: Any = datetime.fromisoformat(str(raw))
-        elif python_type is date:
-            value = date.fromisoformat(str(raw))
-        elif python_type is str:
-            value = str(raw)
-        else:
-            value = raw
+        value = _decode_value(raw, _python_type(column))
     except (ValueError, NotImplementedError) as exc:
         raise InvalidCursor("the cursor is not one this API issued") from exc
     return sa.tuple_(sa.literal(value, column.type), sa.literal(row_id, sa.Uuid()))
+
+
+def _python_type(column: InstrumentedAttribute[Any]) -> type[Any]:
+    """A TypeDecorator (such as UTCDateTime) reports `object`; its implementation knows better."""
+    column_type = column.type
+    if isinstance(column_type, sa.types.TypeDecorator):
+        column_type = column_type.impl_instance
+    python_type: type[Any] = column_type.python_type
+    return python_type
+
+
+def _decode_value(raw: Any, python_type: type[Any]) -> Any:
+    """The sort value as `_encode` wrote it; anything else was not issued by this API."""
+    if python_type is datetime:
+        value = datetime.fromisoformat(str(raw))
+        if value.tzinfo is None:
+            raise ValueError("cursor datetimes carry an offset")
+        return value
+    if python_type is date:
+        return date.fromisoformat(str(raw))
+    if not isinstance(raw, python_type):
+        raise ValueError(f"expected a {python_type.__name__}")
+    if isinstance(raw, str) and "\x00" in raw:
+        raise ValueError("text values never contain NUL")  # PostgreSQL would refuse the query
+    return raw

@@ -1,10 +1,20 @@
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, PlainSerializer, StringConstraints, WithJsonSchema
 
-from app.api.rest.schemas.common import Amount, ExternalId, InputModel, Name, Paginated, optional
+from app.api.rest.schemas.common import (
+    AMOUNT_SCHEMA,
+    ExternalId,
+    InputModel,
+    IsoDateTime,
+    Name,
+    Paginated,
+    format_amount,
+    optional,
+)
 
 Domain = Annotated[
     str,
@@ -16,6 +26,13 @@ Domain = Annotated[
     ),
 ]
 Word = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# A sum of contract amounts: rendered like `Amount`, but not held to one amount's 18 digits,
+# so a large book of business does not fail response validation.
+Total = Annotated[
+    Decimal,
+    PlainSerializer(format_amount, return_type=str, when_used="json"),
+    WithJsonSchema(AMOUNT_SCHEMA),
+]
 ATTRIBUTES_DOC = (
     "A free JSON object. On PATCH and PUT it is merged key by key; a key set to null is removed."
 )
@@ -30,7 +47,7 @@ class ClientCreate(InputModel):
     lifecycle_stage: Word | None = Field(
         default=None, description="One of the workspace's stages; defaults to the first."
     )
-    acquired_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    acquired_at: IsoDateTime | None = Field(default=None, description="Defaults to now.")
     attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_DOC)
 
 
@@ -41,7 +58,7 @@ class ClientUpdate(InputModel):
     owner_id: uuid.UUID | None = optional()
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
-    acquired_at: AwareDatetime = optional()
+    acquired_at: IsoDateTime = optional()
     attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
 
 
@@ -53,13 +70,13 @@ class ClientUpsert(InputModel):
     owner_id: uuid.UUID | None = optional()
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
-    acquired_at: AwareDatetime = optional()
+    acquired_at: IsoDateTime = optional()
     attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
 
 
 class ClientChurn(InputModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    occurred_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+    occurred_at: IsoDateTime | None = Field(default=None, description="Defaults to now.")
 
 
 class ClientRead(BaseModel):
@@ -76,7 +93,7 @@ class ClientRead(BaseModel):
     churned_at: datetime | None
     churn_reason: str | None
     attributes: dict[str, Any]
-    mrr: dict[str, Amount] = Field(
+    mrr: dict[str, Total] = Field(
         description="Monthly recurring revenue today, per currency, from live active contracts.",
         examples=[{"USD": "1250.00"}],
     )

@@ -1,9 +1,12 @@
 """Shared building blocks of request and response bodies."""
 
+import re
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -44,6 +47,22 @@ Amount = Annotated[
     PlainSerializer(format_amount, return_type=str, when_used="json"),
     WithJsonSchema(AMOUNT_SCHEMA),
 ]
+
+
+ISO_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_8601_text(value: Any) -> Any:
+    """Pydantic would read `0` or "0" as a Unix timestamp; dates here are ISO 8601 text."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not ISO_DATE_PREFIX.match(value):
+        raise ValueError("must be an ISO 8601 date or date-time string")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_8601_text)]
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_text)]
 
 
 def _drop_default(schema: dict[str, Any]) -> None:

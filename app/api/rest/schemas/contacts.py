@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, StrictBool, StringConstraints
 
 from app.api.rest.schemas.common import Email, InputModel, Name, Paginated, optional
 
@@ -13,14 +13,14 @@ class ContactCreate(InputModel):
     name: Name
     email: Email | None = None
     role: Role | None = None
-    is_primary: bool = False
+    is_primary: StrictBool = False
 
 
 class ContactUpdate(InputModel):
     name: Name = optional()
     email: Email | None = optional()
     role: Role | None = optional()
-    is_primary: bool = optional()
+    is_primary: StrictBool = optional()
 
 
 class ContactRead(BaseModel):

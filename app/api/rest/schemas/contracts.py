@@ -1,10 +1,19 @@
+import re
 import uuid
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from app.api.rest.schemas.common import Amount, ExternalId, InputModel, Paginated, optional
+from app.api.rest.schemas.common import (
+    AMOUNT_PATTERN,
+    Amount,
+    ExternalId,
+    InputModel,
+    IsoDate,
+    Paginated,
+    optional,
+)
 from app.domain.contracts import ContractStatus
 
 Currency = Annotated[
@@ -13,24 +22,39 @@ Currency = Annotated[
     Field(description="ISO 4217 code.", examples=["USD"]),
 ]
 
+AMOUNT_TEXT = re.compile(AMOUNT_PATTERN)
+
+
+def _amount_text(value: Any) -> Any:
+    """Holds input to the documented pattern: Decimal() alone takes "1e3", "1_000" and "-0"."""
+    if isinstance(value, str) and not AMOUNT_TEXT.fullmatch(value):
+        raise ValueError('amount must be a decimal string such as "1250.00"')
+    return value
+
 
 class ContractCreate(InputModel):
     client_id: uuid.UUID
     external_id: ExternalId | None = None
-    starts_on: date
-    ends_on: date | None = Field(default=None, description="Last day covered; null = open-ended.")
+    starts_on: IsoDate
+    ends_on: IsoDate | None = Field(
+        default=None, description="Last day covered; null = open-ended."
+    )
     amount: Amount = Field(description="Recurring amount per month, as a decimal string.")
     currency: Currency
     status: ContractStatus = ContractStatus.ACTIVE
 
+    _amount_is_text = field_validator("amount", mode="before")(_amount_text)
+
 
 class ContractUpdate(InputModel):
     external_id: ExternalId | None = optional()
-    starts_on: date = optional()
-    ends_on: date | None = optional()
+    starts_on: IsoDate = optional()
+    ends_on: IsoDate | None = optional()
     amount: Amount = optional()
     currency: Currency = optional()
     status: ContractStatus = optional()
+
+    _amount_is_text = field_validator("amount", mode="before")(_amount_text)
 
 
 class ContractRead(BaseModel):

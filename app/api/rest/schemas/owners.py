@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.api.rest.schemas.common import Email, ExternalId, InputModel, Name, Paginated, optional
 
@@ -10,14 +10,14 @@ class OwnerCreate(InputModel):
     name: Name
     email: Email
     external_id: ExternalId | None = None
-    active: bool = True
+    active: StrictBool = True
 
 
 class OwnerUpdate(InputModel):
     name: Name = optional()
     email: Email = optional()
     external_id: ExternalId | None = optional()
-    active: bool = optional()
+    active: StrictBool = optional()
 
 
 class OwnerRead(BaseModel):

@@ -1,0 +1,51 @@
+"""The committed OpenAPI document is the contract: it must be what the code produces."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app.cli import render_openapi
+
+COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+    ]
+
+
+class TestOpenApiDocument:
+    def test_committed_document_matches_the_code(self) -> None:
+        assert COMMITTED.read_text() == render_openapi(), "run `make openapi` and commit"
+
+    def test_every_operation_has_a_stable_id_and_a_summary(self) -> None:
+        document = json.loads(render_openapi())
+        ids = []
+        for path, method, operation in _operations(document):
+            assert operation.get("summary"), f"{method} {path} has no summary"
+            assert operation["operationId"][0].islower(), operation["operationId"]
+            assert "_" not in operation["operationId"], operation["operationId"]
+            ids.append(operation["operationId"])
+        assert len(ids) == len(set(ids))
+
+    def test_errors_are_documented_as_problem_details(self) -> None:
+        document = json.loads(render_openapi())
+        for path, method, operation in _operations(document):
+            if not path.startswith("/v1"):
+                continue
+            for status in ("400", "401", "403", "404", "422"):
+                content = operation["responses"][status]["content"]
+                assert list(content) == ["application/problem+json"], f"{method} {path} {status}"
+
+    def test_request_bodies_forbid_unknown_fields(self) -> None:
+        document = json.loads(render_openapi())
+        schemas = document["components"]["schemas"]
+        for path, method, operation in _operations(document):
+            body = operation.get("requestBody")
+            if body is None:
+                continue
+            ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert schemas[ref].get("additionalProperties") is False, f"{method} {path}"
