@@ -11,6 +11,21 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
+def _install_request_id_on_records() -> None:
+    """Stamp each record when it is made: by formatting time the request may be over."""
+    make_record = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.request_id = request_id_var.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
+_install_request_id_on_records()
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api.documented import reject_unknown_query_parameters
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.problems import (
@@ -17,7 +18,6 @@ from app.api.problems import (
     move_errors_to_problem_media_type,
 )
 from app.api.rest import clients, contacts, contracts, owners, system, workspace
-from app.api.strict_query import reject_unknown_query_parameters
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 

@@ -14,12 +14,13 @@ from app.services import workspaces
 class Workspace:
     id: uuid.UUID
     admin_key: str
+    admin_key_id: uuid.UUID
 
 
 async def create_workspace(app: FastAPI, name: str = "Acme CS") -> Workspace:
     async with app.state.sessionmaker() as session:
         workspace, issued = await workspaces.create_workspace(session, name)
-    return Workspace(id=workspace.id, admin_key=issued.secret)
+    return Workspace(id=workspace.id, admin_key=issued.secret, admin_key_id=issued.api_key.id)
 
 
 async def create_key(app: FastAPI, workspace: Workspace, scopes: list[str]) -> str:

@@ -4,7 +4,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Header, HTTPException, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,6 +15,9 @@ from app.errors import Forbidden, Unauthenticated
 from app.services.workspaces import authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer tnr_…`")
+# RFC 9110 requires a challenge on every 401; RFC 6750 names a rejected key `invalid_token`.
+MISSING_KEY_CHALLENGE = "Bearer"
+INVALID_KEY_CHALLENGE = 'Bearer error="invalid_token"'
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -42,8 +45,18 @@ async def get_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
-        raise Unauthenticated("send an API key as `Authorization: Bearer <key>`")
-    return await authenticate(session, credentials.credentials, now)
+        raise _unauthenticated(
+            "send an API key as `Authorization: Bearer <key>`", MISSING_KEY_CHALLENGE
+        )
+    try:
+        return await authenticate(session, credentials.credentials, now)
+    except Unauthenticated as exc:
+        raise _unauthenticated(exc.detail, INVALID_KEY_CHALLENGE) from exc
+
+
+def _unauthenticated(detail: str, challenge: str) -> HTTPException:
+    """Rendered as the same problem as `Unauthenticated`, plus the challenge header."""
+    return HTTPException(401, detail, headers={"WWW-Authenticate": challenge})
 
 
 class RequireScope:

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
+from app.api.documented import allowed_methods
 from app.errors import AppError
 
 logger = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            headers["Allow"] = ", ".join(allowed_methods(request))
+            headers["Allow"] = ", ".join(allowed_methods(request.app, request.url.path))
         return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     async def on_integrity_error(request: Request, exc: Exception) -> JSONResponse:
@@ -140,16 +140,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(StaleDataError, on_stale_data)
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """Every method of every route on this path; Starlette only names the first route's."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "\x00"})
-        if match is not Match.NONE:
-            methods |= set(getattr(route, "methods", None) or ())
-    return sorted(methods)
 
 
 def _field_problem(error: Any) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """Shared building blocks of request and response bodies."""
 
 import re
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -62,7 +63,9 @@ def _iso_8601_text(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_8601_text)]
-IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_text)]
+IsoDateTime = Annotated[
+    AwareDatetime, BeforeValidator(_iso_8601_text), AfterValidator(lambda v: v.astimezone(UTC))
+]
 
 
 def _drop_default(schema: dict[str, Any]) -> None:
