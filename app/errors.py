@@ -8,10 +8,18 @@ class AppError(Exception):
     title: str = "Bad request"
     type_slug: str = "bad-request"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        self.extensions = extensions or {}
+        """RFC 9457 extension members, rendered next to the standard ones."""
 
 
 class InvalidInput(AppError):

@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.api.documented import reject_unknown_query_parameters
+from app.api.documented import reject_nul_characters, reject_unknown_query_parameters
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.problems import (
@@ -17,7 +17,7 @@ from app.api.problems import (
     install_problem_handlers,
     move_errors_to_problem_media_type,
 )
-from app.api.rest import clients, contacts, contracts, owners, system, workspace
+from app.api.rest import clients, contacts, contracts, events, owners, system, workspace
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 
@@ -45,27 +45,42 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     install_problem_handlers(app)
     app.include_router(system.router)
-    for module in (workspace, owners, clients, contacts, contracts):
+    for module in (workspace, owners, clients, contacts, contracts, events):
         app.include_router(
             module.router,
             responses=error_responses(),
-            dependencies=[Depends(reject_unknown_query_parameters)],
+            dependencies=[
+                Depends(reject_unknown_query_parameters),
+                Depends(reject_nul_characters),
+            ],
         )
 
     app.add_middleware(IdempotencyMiddleware, ttl=timedelta(hours=settings.idempotency_ttl_hours))
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        per_path={"/v1/events": settings.max_event_batch_bytes},
+    )
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            app.openapi_schema = move_errors_to_problem_media_type(schema)
+            app.openapi_schema = _openapi_document(app)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+_DOCUMENT: dict[str, Any] | None = None
+
+
+def _openapi_document(app: FastAPI) -> dict[str, Any]:
+    """Every app instance has the same routes, so the document is built once per process."""
+    global _DOCUMENT
+    if _DOCUMENT is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        _DOCUMENT = move_errors_to_problem_media_type(schema)
+    return _DOCUMENT

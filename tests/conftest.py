@@ -25,19 +25,37 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
         yield url
 
 
-@pytest.fixture
-def settings(database_url: str) -> Settings:
+@pytest.fixture(scope="session")
+def default_settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, max_body_bytes=262_144)
 
 
 @pytest.fixture
-async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
+def settings(default_settings: Settings) -> Settings:
+    """Override in a test class to run the app with other settings."""
+    return default_settings
+
+
+@pytest.fixture(scope="session")
+async def shared_app(default_settings: Settings) -> AsyncIterator[FastAPI]:
+    """One app for the run: FastAPI's first request on a new app costs tens of milliseconds."""
+    application = create_app(default_settings)
+    yield application
+    await application.state.engine.dispose()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, default_settings: Settings, shared_app: FastAPI
+) -> AsyncIterator[FastAPI]:
+    """The app over an empty database: every table is emptied after each test."""
+    application = shared_app if settings == default_settings else create_app(settings)
     try:
         yield application
     finally:
         await wipe(application.state.engine)
-        await application.state.engine.dispose()
+        if application is not shared_app:
+            await application.state.engine.dispose()
 
 
 @pytest.fixture

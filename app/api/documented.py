@@ -2,7 +2,6 @@
 methods a path has."""
 
 import re
-from functools import cache
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
@@ -27,6 +26,26 @@ async def reject_unknown_query_parameters(request: Request) -> None:
         )
 
 
+async def reject_nul_characters(request: Request) -> None:
+    """NUL cannot be stored in PostgreSQL text, so no parameter may carry it."""
+    names = [
+        (location, name)
+        for location, values in (
+            ("query", request.query_params.multi_items()),
+            ("path", list(request.path_params.items())),
+        )
+        for name, value in values
+        if "\x00" in name or "\x00" in str(value)
+    ]
+    if names:
+        raise InvalidInput(
+            "parameters must not contain NUL (\\u0000) characters",
+            errors=[
+                {"loc": [loc, n], "msg": "contains NUL", "type": "value_error"} for loc, n in names
+            ],
+        )
+
+
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every documented method on a concrete path, for the `Allow` header of a 405."""
     return sorted(
@@ -37,16 +56,24 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
     )
 
 
-@cache
+# Every app instance serves the same routes, so these are kept per process, not per app.
+_QUERY_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {}
+_PATH_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+
+
 def _query_parameters(app: FastAPI, path: str, method: str) -> frozenset[str]:
-    operation = app.openapi()["paths"].get(path, {}).get(method, {})
-    return frozenset(p["name"] for p in operation.get("parameters", []) if p["in"] == "query")
+    key = (path, method)
+    if key not in _QUERY_PARAMETERS:
+        operation = app.openapi()["paths"].get(path, {}).get(method, {})
+        _QUERY_PARAMETERS[key] = frozenset(
+            p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
+        )
+    return _QUERY_PARAMETERS[key]
 
 
-@cache
-def _path_patterns(app: FastAPI) -> tuple[tuple[re.Pattern[str], tuple[str, ...]], ...]:
-    patterns = []
-    for template, item in app.openapi()["paths"].items():
-        regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-        patterns.append((re.compile(regex), tuple(item)))
-    return tuple(patterns)
+def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+    if not _PATH_PATTERNS:
+        for template, item in app.openapi()["paths"].items():
+            regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
+            _PATH_PATTERNS.append((re.compile(regex), tuple(item)))
+    return _PATH_PATTERNS

@@ -59,17 +59,21 @@ class RequestContextMiddleware:
 class BodyLimitMiddleware:
     """Refuses bodies over the cap with 413, by Content-Length or while streaming."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_body_bytes = max_body_bytes
+        self.default_limit = max_body_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"], self.default_limit)
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
-            await problem(413, self._detail(), slug="payload-too-large")(scope, receive, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await problem(413, _detail(limit), slug="payload-too-large")(scope, receive, send)
             return
         received = 0
 
@@ -78,11 +82,12 @@ class BodyLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise HTTPException(413, self._detail())
+                if received > limit:
+                    raise HTTPException(413, _detail(limit))
             return message
 
         await self.app(scope, limited_receive, send)
 
-    def _detail(self) -> str:
-        return f"the request body exceeds {self.max_body_bytes} bytes"
+
+def _detail(limit: int) -> str:
+    return f"the request body exceeds {limit} bytes"

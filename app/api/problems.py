@@ -1,7 +1,7 @@
 """RFC 9457 problem details for every error, and their place in the OpenAPI document."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -57,6 +57,7 @@ def problem(
     instance: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"urn:tenure:problem:{slug or _slug(status)}",
@@ -67,6 +68,7 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
+    body.update(extensions or {})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
@@ -84,11 +86,12 @@ def install_problem_handlers(app: FastAPI) -> None:
             title=exc.title,
             instance=request.url.path,
             errors=exc.errors,
+            extensions=exc.extensions,
         )
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [_field_problem(e) for e in exc.errors()]
+        errors = field_problems(exc.errors())
         if any(e["type"] == "json_invalid" for e in errors):
             return problem(
                 400,
@@ -140,6 +143,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(StaleDataError, on_stale_data)
+
+
+def field_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list in the `errors` shape of our problem documents."""
+    return [_field_problem(e) for e in errors]
 
 
 def _field_problem(error: Any) -> dict[str, Any]:

@@ -11,7 +11,12 @@ from app.db.models import ApiKey, Workspace
 from app.db.repositories.clients import ClientRepository
 from app.db.repositories.workspaces import ApiKeyRepository, WorkspaceRepository
 from app.domain.api_keys import Principal, Scope, generate_key, hash_key, normalize_scopes
-from app.domain.workspaces import DEFAULT_LIFECYCLE_STAGES, DEFAULT_TIERS, validate_vocabulary
+from app.domain.workspaces import (
+    DEFAULT_LIFECYCLE_STAGES,
+    DEFAULT_TIERS,
+    validate_name,
+    validate_vocabulary,
+)
 from app.errors import Conflict, NotFound, Unauthenticated
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -26,7 +31,9 @@ class IssuedKey:
 async def create_workspace(session: AsyncSession, name: str) -> tuple[Workspace, IssuedKey]:
     """A new workspace comes with one admin key, since nothing else could create the first."""
     workspace = Workspace(
-        name=name, tiers=list(DEFAULT_TIERS), lifecycle_stages=list(DEFAULT_LIFECYCLE_STAGES)
+        name=validate_name(name),
+        tiers=list(DEFAULT_TIERS),
+        lifecycle_stages=list(DEFAULT_LIFECYCLE_STAGES),
     )
     await WorkspaceRepository(session).add(workspace)
     issued = await _issue_key(session, workspace.id, "initial admin key", [Scope.ADMIN])
@@ -59,7 +66,7 @@ async def update_workspace(
             raise Conflict(f"lifecycle stages still used by clients: {', '.join(missing)}")
         workspace.lifecycle_stages = stages
     if "name" in changes:
-        workspace.name = changes["name"]
+        workspace.name = validate_name(changes["name"])
     await session.commit()
     return workspace
 
@@ -67,8 +74,9 @@ async def update_workspace(
 async def create_api_key(
     session: AsyncSession, workspace_id: uuid.UUID, name: str, scopes: list[str]
 ) -> IssuedKey:
+    key_name = validate_name(name, "an API key name")
     await get_workspace(session, workspace_id)
-    issued = await _issue_key(session, workspace_id, name, normalize_scopes(scopes))
+    issued = await _issue_key(session, workspace_id, key_name, normalize_scopes(scopes))
     await session.commit()
     return issued
 

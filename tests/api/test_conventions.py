@@ -1,6 +1,7 @@
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -56,7 +57,7 @@ class TestBodyLimit:
         assert response.headers["content-type"] == "application/problem+json"
 
     async def test_streamed_oversized_body_is_413(self, api: httpx.AsyncClient) -> None:
-        async def chunks():  # type: ignore[no-untyped-def]
+        async def chunks() -> AsyncIterator[bytes]:
             yield b'{"name": "Big", "attributes": {"blob": "'
             for _ in range(40):
                 yield b"x" * 10_000

@@ -58,6 +58,10 @@ def to_read(view: ClientView) -> ClientRead:
         attributes=c.attributes,
         mrr=view.mrr,
         next_renewal_on=view.next_renewal_on,
+        last_activity_at=c.last_activity_at,
+        last_touchpoint_at=c.last_touchpoint_at,
+        open_tickets=c.open_tickets,
+        first_escalation_at=c.first_escalation_at,
         created_at=c.created_at,
         updated_at=c.updated_at,
     )

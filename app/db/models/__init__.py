@@ -4,6 +4,7 @@ from app.db.models.api_key import ApiKey
 from app.db.models.client import Client, ClientStageChange
 from app.db.models.contact import Contact
 from app.db.models.contract import Contract
+from app.db.models.event import Event, EventKey, Ticket
 from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.owner import Owner
 from app.db.models.workspace import Workspace
@@ -14,7 +15,10 @@ __all__ = [
     "ClientStageChange",
     "Contact",
     "Contract",
+    "Event",
+    "EventKey",
     "IdempotencyRecord",
     "Owner",
+    "Ticket",
     "Workspace",
 ]

@@ -35,6 +35,11 @@ class Client(Timestamped, Base):
     churned_at: Mapped[datetime | None]
     churn_reason: Mapped[str | None] = mapped_column(sa.String(1000))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)
+    # Derived from events on ingest; not user edits, so they do not bump `version`.
+    last_activity_at: Mapped[datetime | None]
+    last_touchpoint_at: Mapped[datetime | None]
+    open_tickets: Mapped[int] = mapped_column(default=0, server_default="0")
+    first_escalation_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

@@ -47,7 +47,7 @@ class ClientCreate(InputModel):
     lifecycle_stage: Word | None = Field(
         default=None, description="One of the workspace's stages; defaults to the first."
     )
-    acquired_at: IsoDateTime | None = Field(default=None, description="Defaults to now.")
+    acquired_at: IsoDateTime = optional("Defaults to now.")
     attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_DOC)
 
 
@@ -99,6 +99,14 @@ class ClientRead(BaseModel):
     )
     next_renewal_on: date | None = Field(
         description="The nearest end date, today or later, of an active contract."
+    )
+    last_activity_at: datetime | None = Field(
+        description="The latest event that shows the client active (our own outreach excluded)."
+    )
+    last_touchpoint_at: datetime | None = Field(description="The latest logged touchpoint.")
+    open_tickets: int = Field(description="Tickets opened and not resolved since.")
+    first_escalation_at: datetime | None = Field(
+        description="The first `ticket_escalated` at or after acquisition."
     )
     created_at: datetime
     updated_at: datetime

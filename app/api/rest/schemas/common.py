@@ -15,6 +15,7 @@ from pydantic import (
     PlainSerializer,
     StringConstraints,
     WithJsonSchema,
+    model_validator,
 )
 
 T = TypeVar("T")
@@ -77,8 +78,35 @@ def optional(description: str | None = None) -> Any:
     return Field(default=None, description=description, json_schema_extra=_drop_default)
 
 
+def example(**fields: Any) -> ConfigDict:
+    """A model config carrying one example for the OpenAPI document."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
+
+EXAMPLE_TIME = "2026-11-02T09:30:00Z"
+EXAMPLE_ID = "4b6a4e0c-3d5e-4c07-9a53-7d2f1c9e8a10"
+
+
+def contains_nul(value: Any) -> bool:
+    """NUL cannot be stored in PostgreSQL text or jsonb, so no input may carry it."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
 class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        if contains_nul(data):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
 
 
 class Paginated(BaseModel, Generic[T]):

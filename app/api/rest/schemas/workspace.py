@@ -3,11 +3,27 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.api.rest.schemas.common import InputModel, Name, optional
+from app.api.rest.schemas.common import (
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
+    InputModel,
+    Name,
+    example,
+    optional,
+)
 from app.domain.api_keys import Scope
 
 
 class WorkspaceRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        name="Acme CS",
+        tiers=["enterprise", "mid", "smb"],
+        lifecycle_stages=["onboarding", "first_value", "adoption", "renewal", "expansion"],
+        created_at=EXAMPLE_TIME,
+        updated_at=EXAMPLE_TIME,
+    )
+
     id: uuid.UUID
     name: str
     tiers: list[str]
@@ -17,17 +33,31 @@ class WorkspaceRead(BaseModel):
 
 
 class WorkspaceUpdate(InputModel):
+    model_config = example(tiers=["strategic", "enterprise", "mid", "smb"])
+
     name: Name = optional()
     tiers: list[str] = optional()
     lifecycle_stages: list[str] = optional()
 
 
 class ApiKeyCreate(InputModel):
+    model_config = example(name="HubSpot sync", scopes=["read", "write"])
+
     name: Name
     scopes: list[Scope] = Field(min_length=1)
 
 
 class ApiKeyRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        name="HubSpot sync",
+        prefix="tnr_Xk3v9Qa1",
+        scopes=["read", "write"],
+        created_at=EXAMPLE_TIME,
+        last_used_at=None,
+        revoked_at=None,
+    )
+
     id: uuid.UUID
     name: str
     prefix: str = Field(description="The first characters of the key, to recognise it.")
@@ -38,4 +68,15 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
+    model_config = example(
+        id=EXAMPLE_ID,
+        name="HubSpot sync",
+        prefix="tnr_Xk3v9Qa1",
+        scopes=["read", "write"],
+        created_at=EXAMPLE_TIME,
+        last_used_at=None,
+        revoked_at=None,
+        api_key="tnr_Xk3v9Qa1…",
+    )
+
     api_key: str = Field(description="The secret, shown this once only.")

@@ -1,0 +1,240 @@
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    Strict,
+    StrictBool,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
+
+from app.api.problems import Problem
+from app.api.rest.schemas.common import (
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
+    Email,
+    ExternalId,
+    InputModel,
+    IsoDateTime,
+    Paginated,
+    contains_nul,
+    example,
+)
+from app.domain.events import MAX_PROPERTIES_BYTES
+
+MAX_BATCH = 5000
+EventTypeName = Annotated[
+    str,
+    StringConstraints(max_length=80, pattern=r"^([a-z][a-z_]{0,63}|custom\.[a-z][a-z0-9_]{0,63})$"),
+    Field(description="A catalogue type (see GET /v1/event-types) or `custom.<name>`."),
+]
+Source = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
+    Field(description="Where the event came from; dedupe keys are per source."),
+]
+Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+
+def _within_calendar(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+    """`IsoDateTime` moves to UTC, which overflows for year 1 or 9999 with an offset."""
+    try:
+        moment: datetime = handler(value)
+    except OverflowError:
+        raise ValueError("is out of range once converted to UTC") from None
+    return moment
+
+
+EventTime = Annotated[IsoDateTime, WrapValidator(_within_calendar)]
+
+
+class EventIn(InputModel):
+    model_config = example(
+        client_external_id="crm-1001",
+        type="ticket_opened",
+        occurred_at=EXAMPLE_TIME,
+        properties={"ticket_id": "ZD-4411", "priority": "high"},
+        source="zendesk",
+        external_id="zd-evt-99812",
+    )
+
+    client_id: uuid.UUID | None = Field(default=None, description="This or client_external_id.")
+    client_external_id: ExternalId | None = None
+    type: EventTypeName
+    occurred_at: EventTime = Field(description="At most 5 minutes in the future.")
+    value: Value | None = None
+    properties: dict[str, Any] = Field(
+        default_factory=dict, description=f"A JSON object of at most {MAX_PROPERTIES_BYTES} bytes."
+    )
+    contact_id: uuid.UUID | None = None
+    contact_email: Email | None = Field(
+        default=None, description="Matched to a contact of the client; unknown emails are kept out."
+    )
+    source: Source = "api"
+    external_id: ExternalId | None = Field(
+        default=None, description="Dedupe key: stored once per workspace and source."
+    )
+
+    @field_validator("properties")
+    @classmethod
+    def _properties_fit(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:  # Python's parser reads NaN and Infinity, but they are not JSON: jsonb refuses them
+            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise ValueError("numbers must be finite; NaN and Infinity are not JSON") from None
+        size = len(text.encode())  # UTF-8 bytes, as client attributes are measured
+        if size > MAX_PROPERTIES_BYTES:
+            raise ValueError(f"properties take {size} bytes; the limit is {MAX_PROPERTIES_BYTES}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_client_one_contact(self) -> "EventIn":
+        if (self.client_id is None) == (self.client_external_id is None):
+            raise ValueError("give exactly one of client_id and client_external_id")
+        if self.contact_id is not None and self.contact_email is not None:
+            raise ValueError("give at most one of contact_id and contact_email")
+        return self
+
+
+EVENT_ITEM_SCHEMA = EventIn.model_json_schema()
+
+
+class EventBatch(InputModel):
+    """Items are checked one by one, so one bad event does not sink the batch."""
+
+    model_config = example(
+        events=[
+            {
+                "client_external_id": "crm-1001",
+                "type": "login",
+                "occurred_at": EXAMPLE_TIME,
+                "source": "app",
+                "external_id": "login-77121",
+            },
+            {
+                "client_external_id": "crm-1001",
+                "type": "nps",
+                "occurred_at": EXAMPLE_TIME,
+                "value": 9,
+                "source": "delighted",
+                "external_id": "nps-5512",
+            },
+        ],
+        upsert_clients=False,
+    )
+
+    events: list[Annotated[dict[str, Any], WithJsonSchema(EVENT_ITEM_SCHEMA)]] = Field(
+        min_length=1, description=f"1 to {MAX_BATCH} events; more is refused with 413."
+    )
+    upsert_clients: StrictBool = Field(
+        default=False, description="Create a minimal client for an unknown client_external_id."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul_characters(cls, data: Any) -> Any:
+        """Items are checked one by one (as EventIn), so a NUL rejects only its own item."""
+        if isinstance(data, dict) and contains_nul(
+            {k: v for k, v in data.items() if k != "events"}
+        ):
+            raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
+
+
+class EventResult(BaseModel):
+    index: int
+    status: Literal["created", "duplicate", "rejected"]
+    id: uuid.UUID | None = Field(description="The stored event (for duplicates: the first one).")
+    problem: Problem | None = None
+
+
+class EventBatchResult(BaseModel):
+    model_config = example(
+        created=1,
+        duplicates=1,
+        rejected=0,
+        results=[
+            {"index": 0, "status": "created", "id": EXAMPLE_ID, "problem": None},
+            {"index": 1, "status": "duplicate", "id": EXAMPLE_ID, "problem": None},
+        ],
+    )
+
+    created: int
+    duplicates: int
+    rejected: int
+    results: list[EventResult]
+
+
+class EventBatchProblem(Problem):
+    """422: the request itself is invalid, or no item could be stored (then `results` says
+    why for each)."""
+
+    results: list[EventResult] | None = None
+
+
+class EventRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        client_id=EXAMPLE_ID,
+        type="ticket_opened",
+        occurred_at=EXAMPLE_TIME,
+        value=None,
+        properties={"ticket_id": "ZD-4411"},
+        contact_id=None,
+        source="zendesk",
+        external_id="zd-evt-99812",
+        received_at=EXAMPLE_TIME,
+    )
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    value: float | None
+    properties: dict[str, Any]
+    contact_id: uuid.UUID | None
+    source: str
+    external_id: str | None
+    received_at: datetime
+
+
+class EventPage(Paginated[EventRead]):
+    pass
+
+
+class ValueRuleRead(BaseModel):
+    required: bool
+    minimum: float | None
+    maximum: float | None
+    integer: bool
+    description: str
+
+
+class PropertyRuleRead(BaseModel):
+    name: str
+    kind: Literal["string", "number"]
+    required: bool
+    choices: list[str]
+    description: str
+
+
+class EventTypeRead(BaseModel):
+    model_config = example(
+        name="nps",
+        description="A Net Promoter Score answer.",
+        value={"required": True, "minimum": 0, "maximum": 10, "integer": True, "description": ""},
+        properties=[],
+    )
+
+    name: str
+    description: str
+    value: ValueRuleRead
+    properties: list[PropertyRuleRead]

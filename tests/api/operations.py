@@ -1,0 +1,121 @@
+"""Every /v1 operation, read from the OpenAPI document, with a valid request body for each.
+
+Sweeping tests are parametrized from here, so a new endpoint is covered the day it is added,
+or its tests fail until it gets a body below.
+"""
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from app.config import Settings
+from app.main import create_app
+
+Ids = Mapping[str, str]
+BodyMaker = Callable[[Ids], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    operation_id: str
+    path_params: tuple[str, ...]
+    has_body: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def url(self, ids: Ids) -> str:
+        missing = [name for name in self.path_params if name not in ids]
+        if missing:
+            pytest.fail(f"{self.label}: no id for path parameter(s) {missing}; add them to the ids")
+        return self.path.format(**{name: ids[name] for name in self.path_params})
+
+    def body(self, ids: Ids) -> dict[str, Any] | None:
+        if not self.has_body:
+            return None
+        make = VALID_BODIES.get(self.operation_id)
+        if make is None:
+            pytest.fail(f"{self.operation_id} takes a body: add a valid one to VALID_BODIES")
+        return make(ids)
+
+    async def send(self, api: httpx.AsyncClient, ids: Ids, **kwargs: Any) -> httpx.Response:
+        return await api.request(self.method, self.url(ids), json=self.body(ids), **kwargs)
+
+
+def _suffix() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def an_hour_ago() -> str:
+    return (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+
+
+def login_event(client_id: str, **overrides: Any) -> dict[str, Any]:
+    return {"client_id": client_id, "type": "login", "occurred_at": an_hour_ago(), **overrides}
+
+
+# Bodies valid in any workspace that holds the objects named by `ids`.
+VALID_BODIES: dict[str, BodyMaker] = {
+    "updateWorkspace": lambda ids: {"name": "Renamed workspace"},
+    "createApiKey": lambda ids: {"name": "another key", "scopes": ["read"]},
+    "createOwner": lambda ids: {"name": "New owner", "email": f"new-{_suffix()}@example.com"},
+    "updateOwner": lambda ids: {"name": "Renamed owner", "active": False},
+    "createClient": lambda ids: {"name": "New client"},
+    "upsertClientByExternalId": lambda ids: {"name": "Upserted client"},
+    "updateClient": lambda ids: {"name": "Renamed client", "attributes": {"plan": "scale"}},
+    "churnClient": lambda ids: {"reason": "budget cut"},
+    "createContact": lambda ids: {"name": "New contact", "email": f"new-{_suffix()}@example.com"},
+    "updateContact": lambda ids: {"name": "Renamed contact", "role": "CFO"},
+    "createContract": lambda ids: {
+        "client_id": ids["client_id"],
+        "starts_on": "2026-01-01",
+        "ends_on": None,
+        "amount": "10.00",
+        "currency": "EUR",
+    },
+    "updateContract": lambda ids: {"amount": "1.50"},
+    "ingestEvents": lambda ids: {"events": [login_event(ids["client_id"])]},
+}
+
+ADMIN_OPERATIONS = frozenset({"listApiKeys", "createApiKey", "revokeApiKey", "updateWorkspace"})
+
+
+def v1_operations(document: Mapping[str, Any]) -> list[Operation]:
+    operations = []
+    for path, item in document["paths"].items():
+        if not path.startswith("/v1/"):
+            continue
+        for method, spec in item.items():
+            params = tuple(p["name"] for p in spec.get("parameters", []) if p["in"] == "path")
+            operations.append(
+                Operation(
+                    method=method.upper(),
+                    path=path,
+                    operation_id=spec["operationId"],
+                    path_params=params,
+                    has_body="requestBody" in spec,
+                )
+            )
+    return operations
+
+
+def _document() -> dict[str, Any]:
+    return create_app(Settings(database_url="sqlite+aiosqlite:///:memory:")).openapi()
+
+
+OPERATIONS = v1_operations(_document())
+
+
+def random_ids() -> dict[str, str]:
+    """Ids that name nothing, for checks that must answer before any lookup."""
+    ids = {name: str(uuid.uuid4()) for op in OPERATIONS for name in op.path_params}
+    ids["external_id"] = f"crm-{_suffix()}"
+    return ids
