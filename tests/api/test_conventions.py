@@ -44,6 +44,10 @@ class TestProblemDetails:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["query", "teir"]
 
+    async def test_query_booleans_are_true_or_false(self, api: httpx.AsyncClient) -> None:
+        assert (await api.get("/v1/owners", params={"active": "true"})).status_code == 200
+        assert (await api.get("/v1/owners", params={"active": "0"})).status_code == 422
+
     async def test_numbers_are_not_dates(self, api: httpx.AsyncClient) -> None:
         response = await api.get("/v1/contracts", params={"active_on": "0"})
         assert response.status_code == 422

@@ -13,6 +13,7 @@ from app.api.deps import (
     WritePrincipal,
 )
 from app.api.rest.responses import set_etag, set_location
+from app.api.rest.schemas.common import QueryBool
 from app.api.rest.schemas.owners import OwnerCreate, OwnerPage, OwnerRead, OwnerUpdate
 from app.db.models import Owner
 from app.services import owners as service
@@ -44,7 +45,7 @@ async def create_owner(
 async def list_owners(
     session: SessionDep,
     principal: ReadPrincipal,
-    active: bool | None = None,
+    active: QueryBool | None = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in name or email.")] = None,
     sort: OwnerSort = "created_at",
     cursor: CursorParam = None,

@@ -69,6 +69,18 @@ IsoDateTime = Annotated[
 ]
 
 
+def _bool_text(value: Any) -> Any:
+    """Query booleans are `true` or `false`; `0`, `yes` or `on` are refused, not guessed."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+QueryBool = Annotated[bool, BeforeValidator(_bool_text)]
+
+
 def _drop_default(schema: dict[str, Any]) -> None:
     schema.pop("default", None)
 
