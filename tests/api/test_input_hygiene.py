@@ -45,3 +45,22 @@ class TestAcquiredAt:
     async def test_omitted_acquired_at_defaults_to_now(self, api: httpx.AsyncClient) -> None:
         client = await create_client(api)
         assert client["acquired_at"] is not None
+
+
+class TestNonJsonNumbers:
+    async def test_nan_in_attributes_is_422(self, api: httpx.AsyncClient) -> None:
+        response = await api.post(
+            "/v1/clients",
+            content=b'{"name": "a", "attributes": {"x": NaN}}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 422
+        assert "finite" in response.json()["errors"][0]["msg"]
+
+
+class TestCalendarEdges:
+    async def test_a_time_that_overflows_in_utc_is_422(self, api: httpx.AsyncClient) -> None:
+        response = await api.post(
+            "/v1/clients", json={"name": "a", "acquired_at": "0001-01-01T00:30:00+01:00"}
+        )
+        assert response.status_code == 422

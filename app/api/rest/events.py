@@ -14,6 +14,7 @@ from app.api.deps import (
     WritePrincipal,
 )
 from app.api.problems import field_problems
+from app.api.rest.schemas.common import IsoDateTime
 from app.api.rest.schemas.events import (
     MAX_BATCH,
     EventBatch,
@@ -23,7 +24,6 @@ from app.api.rest.schemas.events import (
     EventPage,
     EventRead,
     EventResult,
-    EventTime,
     EventTypeRead,
     PropertyRuleRead,
     ValueRuleRead,
@@ -132,8 +132,8 @@ async def list_events(
     client_id: uuid.UUID | None = None,
     type: TypeFilter = None,
     source: Annotated[str | None, Query(max_length=64)] = None,
-    occurred_from: Annotated[EventTime | None, Query(description="Inclusive.")] = None,
-    occurred_to: Annotated[EventTime | None, Query(description="Exclusive.")] = None,
+    occurred_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
+    occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> EventPage:
@@ -157,8 +157,8 @@ async def list_client_events(
     session: SessionDep,
     principal: ReadPrincipal,
     type: TypeFilter = None,
-    occurred_from: Annotated[EventTime | None, Query(description="Inclusive.")] = None,
-    occurred_to: Annotated[EventTime | None, Query(description="Exclusive.")] = None,
+    occurred_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
+    occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> EventPage:

@@ -1,7 +1,8 @@
 """Shared building blocks of request and response bodies."""
 
+import math
 import re
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -64,9 +65,16 @@ def _iso_8601_text(value: Any) -> Any:
 
 
 IsoDate = Annotated[date, BeforeValidator(_iso_8601_text)]
-IsoDateTime = Annotated[
-    AwareDatetime, BeforeValidator(_iso_8601_text), AfterValidator(lambda v: v.astimezone(UTC))
-]
+
+
+def _to_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 with an offset
+        raise ValueError("is out of range once converted to UTC") from None
+
+
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_text), AfterValidator(_to_utc)]
 
 
 def _bool_text(value: Any) -> Any:
@@ -99,15 +107,20 @@ EXAMPLE_TIME = "2026-11-02T09:30:00Z"
 EXAMPLE_ID = "4b6a4e0c-3d5e-4c07-9a53-7d2f1c9e8a10"
 
 
-def contains_nul(value: Any) -> bool:
-    """NUL cannot be stored in PostgreSQL text or jsonb, so no input may carry it."""
+def unstorable(value: Any) -> str | None:
+    """Why a JSON value cannot be stored faithfully: PostgreSQL text and jsonb refuse NUL, and
+    NaN and Infinity are not JSON (Python's parser reads them anyway)."""
     if isinstance(value, str):
-        return "\x00" in value
+        return "text must not contain NUL (\\u0000) characters" if "\x00" in value else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
     if isinstance(value, dict):
-        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(contains_nul(v) for v in value)
-    return False
+        parts: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        parts = value
+    else:
+        return None
+    return next((reason for part in parts if (reason := unstorable(part))), None)
 
 
 class InputModel(BaseModel):
@@ -115,9 +128,9 @@ class InputModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        if contains_nul(data):
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+    def _storable(cls, data: Any) -> Any:
+        if reason := unstorable(data):
+            raise ValueError(reason)
         return data
 
 

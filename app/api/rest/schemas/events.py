@@ -9,9 +9,7 @@ from pydantic import (
     Strict,
     StrictBool,
     StringConstraints,
-    ValidatorFunctionWrapHandler,
     WithJsonSchema,
-    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -25,8 +23,8 @@ from app.api.rest.schemas.common import (
     InputModel,
     IsoDateTime,
     Paginated,
-    contains_nul,
     example,
+    unstorable,
 )
 from app.domain.events import MAX_PROPERTIES_BYTES
 
@@ -44,18 +42,6 @@ Source = Annotated[
 Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
-def _within_calendar(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
-    """`IsoDateTime` moves to UTC, which overflows for year 1 or 9999 with an offset."""
-    try:
-        moment: datetime = handler(value)
-    except OverflowError:
-        raise ValueError("is out of range once converted to UTC") from None
-    return moment
-
-
-EventTime = Annotated[IsoDateTime, WrapValidator(_within_calendar)]
-
-
 class EventIn(InputModel):
     model_config = example(
         client_external_id="crm-1001",
@@ -69,7 +55,7 @@ class EventIn(InputModel):
     client_id: uuid.UUID | None = Field(default=None, description="This or client_external_id.")
     client_external_id: ExternalId | None = None
     type: EventTypeName
-    occurred_at: EventTime = Field(description="At most 5 minutes in the future.")
+    occurred_at: IsoDateTime = Field(description="At most 5 minutes in the future.")
     value: Value | None = None
     properties: dict[str, Any] = Field(
         default_factory=dict, description=f"A JSON object of at most {MAX_PROPERTIES_BYTES} bytes."
@@ -140,12 +126,12 @@ class EventBatch(InputModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul_characters(cls, data: Any) -> Any:
-        """Items are checked one by one (as EventIn), so a NUL rejects only its own item."""
-        if isinstance(data, dict) and contains_nul(
-            {k: v for k, v in data.items() if k != "events"}
+    def _storable(cls, data: Any) -> Any:
+        """Items are checked one by one (as EventIn), so bad text rejects only its own item."""
+        if isinstance(data, dict) and (
+            reason := unstorable({k: v for k, v in data.items() if k != "events"})
         ):
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+            raise ValueError(reason)
         return data
 
 
