@@ -5,7 +5,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from fastapi import FastAPI
 
 from app.config import Settings
