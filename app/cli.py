@@ -114,6 +114,37 @@ def api_key_create(
     typer.echo(json.dumps(_run_with_session(get_settings(), run)))
 
 
+@cli.command("seed-demo")
+def seed_demo(
+    clients: Annotated[int, typer.Option(min=1, max=200_000, help="How many clients.")] = 200,
+    days: Annotated[int, typer.Option(min=1, max=1_095, help="Days of event history.")] = 365,
+    workspace: Annotated[
+        uuid.UUID | None, typer.Option(help="Seed this workspace instead of a new one.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same book of business.")] = 20261122,
+) -> None:
+    """Fill a workspace with a synthetic book of business (healthy, declining, churning)."""
+    from datetime import UTC, datetime
+
+    from app.domain.api_keys import Principal, Scope
+    from app.services.demo import seed_demo as seed_book
+
+    async def run(session: AsyncSession) -> dict[str, object]:
+        if workspace is None:
+            created, issued = await workspaces.create_workspace(session, "Demo book of business")
+            workspace_id = created.id
+        else:
+            workspace_id = workspace
+            issued = await workspaces.create_api_key(session, workspace_id, "seed-demo", ["admin"])
+        principal = Principal(workspace_id, issued.api_key.id, (Scope.ADMIN,))
+        summary = await seed_book(
+            session, principal, clients=clients, days=days, now=datetime.now(UTC), seed=seed
+        )
+        return {"workspace_id": str(workspace_id), "api_key": issued.secret, **vars(summary)}
+
+    typer.echo(json.dumps(_run_with_session(get_settings(), run)))
+
+
 @cli.command("export-openapi")
 def export_openapi(
     output: Annotated[Path, typer.Option(help="Where to write the document.")] = OPENAPI_PATH,

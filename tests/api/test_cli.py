@@ -180,3 +180,24 @@ class TestExportOpenapi:
         assert document["openapi"].startswith("3.")
         assert "/v1/clients" in document["paths"]
         assert document["info"]["title"] == "Tenure"
+
+
+class TestSeedDemo:
+    async def test_fills_a_new_workspace_readable_with_the_printed_key(self, cli: Cli) -> None:
+        seeded = cli.json("seed-demo", "--clients", "6", "--days", "30")
+        assert seeded["clients"] == 6
+        assert seeded["events"] > 0
+        async with served(cli) as http:
+            headers = auth(seeded["api_key"])
+            clients = (await http.get("/v1/clients", headers=headers)).json()
+            events = (await http.get("/v1/events", params={"limit": 100}, headers=headers)).json()
+        assert len(clients["data"]) == 6
+        assert events["data"]
+        assert {e["client_id"] for e in events["data"]} <= {c["id"] for c in clients["data"]}
+
+    def test_seeds_an_existing_workspace(self, cli: Cli, created: dict[str, Any]) -> None:
+        seeded = cli.json(
+            "seed-demo", "--clients", "3", "--days", "10", "--workspace", created["workspace_id"]
+        )
+        assert seeded["workspace_id"] == created["workspace_id"]
+        assert seeded["clients"] == 3
