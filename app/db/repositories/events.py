@@ -45,6 +45,21 @@ INSERT_EVENTS_PG = sa.text(
     """
 )
 
+UPSERT_TICKETS_PG = sa.text(
+    """
+    INSERT INTO tickets AS t (workspace_id, client_id, ticket_id, last_opened_at,
+                              last_resolved_at)
+    SELECT CAST(:workspace_id AS uuid), c, k, o, r
+    FROM unnest(CAST(:clients AS uuid[]), CAST(:ticket_ids AS text[]),
+                CAST(:opened AS timestamptz[]), CAST(:resolved AS timestamptz[]))
+      AS u(c, k, o, r)
+    ON CONFLICT (workspace_id, client_id, ticket_id) DO UPDATE
+    SET last_opened_at = GREATEST(t.last_opened_at, excluded.last_opened_at),
+        last_resolved_at = GREATEST(t.last_resolved_at, excluded.last_resolved_at)
+    """
+)
+"""One statement, prepared once; PostgreSQL's GREATEST ignores nulls, as `_later_of` does."""
+
 
 @dataclass(frozen=True)
 class KnownClient:
@@ -290,6 +305,24 @@ class EventRepository:
     async def record_tickets(self, workspace_id: uuid.UUID, moments: list[TicketMoment]) -> None:
         if not moments:
             return
+        if self._postgres:
+            await self.session.execute(
+                UPSERT_TICKETS_PG,
+                {
+                    "workspace_id": workspace_id,
+                    "clients": [m.client_id for m in moments],
+                    "ticket_ids": [m.ticket_id for m in moments],
+                    "opened": [m.last_opened_at for m in moments],
+                    "resolved": [m.last_resolved_at for m in moments],
+                },
+            )
+        else:
+            await self._upsert_tickets_by_values(workspace_id, moments)
+        await self._count_open_tickets(moments)
+
+    async def _upsert_tickets_by_values(
+        self, workspace_id: uuid.UUID, moments: list[TicketMoment]
+    ) -> None:
         insert = postgresql.insert if self._postgres else sqlite.insert
         for chunk in _chunks(moments, ROWS_PER_STATEMENT):
             stmt = insert(Ticket).values(
@@ -316,9 +349,12 @@ class EventRepository:
                 },
             )
             await self.session.execute(stmt)
+
+    async def _count_open_tickets(self, moments: list[TicketMoment]) -> None:
         open_count = (
             sa.select(sa.func.count())
             .where(
+                Ticket.workspace_id == Client.workspace_id,  # so pk_tickets serves the count
                 Ticket.client_id == Client.id,
                 Ticket.last_opened_at.is_not(None),
                 sa.or_(
