@@ -1,5 +1,6 @@
-"""Ingest throughput: Tenure's POST /v1/events against hand-written asyncpg doing the same
-inserts, then Tenure on SQLite. A benchmark, not a test: it prints a table.
+"""Ingest throughput: Tenure's POST /v1/events against hand-written asyncpg doing the same SQL
+work (resolve clients, claim dedupe keys, insert events, move client facts, upsert tickets and
+recount open ones), then Tenure on SQLite. A benchmark, not a test: it prints a table.
 
     .venv/bin/python bench/ingest.py [--seconds 30] [--batch 1000] [--concurrency 4]
                                      [--clients 200] [--rounds 3] [--sqlite-seconds 15]
@@ -38,7 +39,9 @@ from sqlalchemy.engine import make_url
 
 from app.db import migrate
 from app.db.session import create_engine, create_sessionmaker
+from app.domain import ingestion
 from app.domain.api_keys import Principal, Scope
+from app.domain.ingestion import AcceptedEvent
 from app.services import clients as client_service
 from app.services import workspaces
 
@@ -76,7 +79,37 @@ FROM unnest($3::uuid[], $4::timestamptz[], $5::uuid[], $6::text[], $7::float8[],
             $8::text[]::jsonb[], $9::uuid[], $10::text[], $11::text[])
   AS u(i, o, c, t, v, p, k, s, x)
 """
-
+RESOLVE_CLIENTS = """
+SELECT id, external_id, acquired_at FROM clients
+WHERE workspace_id = $1 AND external_id = ANY($2::text[])
+"""
+MOVE_FACTS = """
+UPDATE clients SET
+  last_activity_at = CASE WHEN $2::timestamptz IS NULL THEN last_activity_at
+    WHEN last_activity_at IS NULL OR $2 > last_activity_at THEN $2 ELSE last_activity_at END,
+  last_touchpoint_at = CASE WHEN $3::timestamptz IS NULL THEN last_touchpoint_at
+    WHEN last_touchpoint_at IS NULL OR $3 > last_touchpoint_at THEN $3 ELSE last_touchpoint_at END,
+  first_escalation_at = CASE WHEN $4::timestamptz IS NULL THEN first_escalation_at
+    WHEN first_escalation_at IS NULL OR $4 < first_escalation_at THEN $4
+    ELSE first_escalation_at END
+WHERE id = $1
+"""
+UPSERT_TICKETS = """
+INSERT INTO tickets AS t (workspace_id, client_id, ticket_id, last_opened_at, last_resolved_at)
+SELECT $1::uuid, c, k, o, r
+FROM unnest($2::uuid[], $3::text[], $4::timestamptz[], $5::timestamptz[]) AS u(c, k, o, r)
+ON CONFLICT (workspace_id, client_id, ticket_id) DO UPDATE
+SET last_opened_at = GREATEST(t.last_opened_at, excluded.last_opened_at),
+    last_resolved_at = GREATEST(t.last_resolved_at, excluded.last_resolved_at)
+"""
+COUNT_OPEN_TICKETS = """
+UPDATE clients SET open_tickets = (
+  SELECT count(*) FROM tickets t
+  WHERE t.workspace_id = clients.workspace_id AND t.client_id = clients.id
+    AND t.last_opened_at IS NOT NULL
+    AND (t.last_resolved_at IS NULL OR t.last_opened_at > t.last_resolved_at))
+WHERE id = ANY($1::uuid[])
+"""
 
 Step = Callable[[int], Awaitable[int]]
 """One batch by worker n; returns the events stored."""
@@ -347,8 +380,9 @@ async def posting(
 async def inserting(
     dsn: str, book: Book, args: argparse.Namespace, prefix: str
 ) -> AsyncIterator[Step]:
-    """The same dedupe and inserts as Tenure's PostgreSQL path, with nothing around them: the
-    event_keys claim, then the events insert, in one transaction per batch."""
+    """The same SQL work as Tenure's PostgreSQL path, with nothing around it: resolve the
+    clients, claim the dedupe keys, insert the events, move the client facts, upsert the
+    tickets and recount open ones, in one transaction per batch."""
     makers = [Signals(len(book.clients), f"{prefix}{w}", 100 + w) for w in range(args.concurrency)]
     pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     try:
@@ -359,6 +393,9 @@ async def inserting(
             )
             ids = [uuid.uuid4() for _ in signals]
             async with pool.acquire() as conn, conn.transaction():
+                external_ids = sorted({book.clients[s.client][1] for s in signals})
+                rows = await conn.fetch(RESOLVE_CLIENTS, book.workspace_id, external_ids)
+                clients = {r["external_id"]: (r["id"], r["acquired_at"]) for r in rows}
                 claimed = {
                     r[0]
                     for r in await conn.fetch(
@@ -369,21 +406,61 @@ async def inserting(
                         ids,
                     )
                 }
-                new = [(i, s) for i, s in zip(ids, signals, strict=True) if i in claimed]
+                new = [
+                    AcceptedEvent(
+                        index=n,
+                        id=i,
+                        client_id=clients[book.clients[s.client][1]][0],
+                        type=s.type,
+                        occurred_at=s.occurred_at,
+                        value=s.value,
+                        properties=s.properties,
+                        contact_id=None,
+                        source=s.source,
+                        external_id=s.external_id,
+                    )
+                    for n, (i, s) in enumerate(zip(ids, signals, strict=True))
+                    if i in claimed
+                ]
                 await conn.execute(
                     INSERT_EVENTS,
                     book.workspace_id,
                     datetime.now(UTC),
-                    [i for i, _ in new],
-                    [s.occurred_at for _, s in new],
-                    [book.clients[s.client][0] for _, s in new],
-                    [s.type for _, s in new],
-                    [s.value for _, s in new],
-                    [json.dumps(s.properties) for _, s in new],
+                    [e.id for e in new],
+                    [e.occurred_at for e in new],
+                    [e.client_id for e in new],
+                    [e.type for e in new],
+                    [e.value for e in new],
+                    [json.dumps(e.properties) for e in new],
                     [None for _ in new],
-                    [s.source for _, s in new],
-                    [s.external_id for _, s in new],
+                    [e.source for e in new],
+                    [e.external_id for e in new],
                 )
+                acquired = dict(clients.values())
+                facts = ingestion.client_facts(new, acquired)
+                await conn.executemany(
+                    MOVE_FACTS,
+                    [
+                        (
+                            f.client_id,
+                            f.last_activity_at,
+                            f.last_touchpoint_at,
+                            f.first_escalation_at,
+                        )
+                        for f in facts
+                    ],
+                )
+                moments = ingestion.ticket_moments(new)
+                if moments:
+                    await conn.execute(
+                        UPSERT_TICKETS,
+                        book.workspace_id,
+                        [m.client_id for m in moments],
+                        [m.ticket_id for m in moments],
+                        [m.last_opened_at for m in moments],
+                        [m.last_resolved_at for m in moments],
+                    )
+                    await conn.execute(COUNT_OPEN_TICKETS, sorted({m.client_id for m in moments}))
             return len(new)
 
         yield step

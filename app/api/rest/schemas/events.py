@@ -69,6 +69,17 @@ class EventIn(InputModel):
         default=None, description="Dedupe key: stored once per workspace and source."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _storable(cls, data: Any) -> Any:
+        """The hot path: top-level text here (`value` refuses NaN itself), properties in one
+        `json.dumps` below."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if (isinstance(value, str) and "\x00" in value) or "\x00" in str(key):
+                    raise ValueError("text must not contain NUL (\\u0000) characters")
+        return data
+
     @field_validator("properties")
     @classmethod
     def _properties_fit(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +87,8 @@ class EventIn(InputModel):
             text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         except ValueError:
             raise ValueError("numbers must be finite; NaN and Infinity are not JSON") from None
+        if "\\u0000" in text:  # json.dumps escapes every control character, NUL included
+            raise ValueError("text must not contain NUL (\\u0000) characters")
         size = len(text.encode())  # UTF-8 bytes, as client attributes are measured
         if size > MAX_PROPERTIES_BYTES:
             raise ValueError(f"properties take {size} bytes; the limit is {MAX_PROPERTIES_BYTES}")
