@@ -1,7 +1,9 @@
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
@@ -128,26 +130,38 @@ async def ingest_events(
     return JSONResponse(summary, status_code=207 if rejected else 200)
 
 
-@router.get("/v1/events", operation_id="listEvents", summary="Events across the workspace")
-async def list_events(
-    session: SessionDep,
-    principal: ReadPrincipal,
-    client_id: uuid.UUID | None = None,
+@dataclass(frozen=True)
+class TimelineQuery:
+    types: tuple[str, ...]
+    occurred_from: datetime | None
+    occurred_to: datetime | None
+    cursor: str | None
+    limit: int
+
+
+def timeline_query(
     type: TypeFilter = None,
-    source: Annotated[str | None, Query(max_length=64)] = None,
     occurred_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
     occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
+) -> TimelineQuery:
+    """The filters and paging both event lists share."""
+    return TimelineQuery(tuple(type or ()), occurred_from, occurred_to, cursor, limit)
+
+
+TimelineQueryDep = Annotated[TimelineQuery, Depends(timeline_query)]
+
+
+@router.get("/v1/events", operation_id="listEvents", summary="Events across the workspace")
+async def list_events(
+    session: SessionDep,
+    principal: ReadPrincipal,
+    query: TimelineQueryDep,
+    client_id: uuid.UUID | None = None,
+    source: Annotated[str | None, Query(max_length=64)] = None,
 ) -> EventPage:
-    filters = EventFilters(
-        client_id=client_id,
-        types=tuple(type or ()),
-        source=source,
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
-    return await _page(session, principal, filters, cursor, limit)
+    return await _page(session, principal, query, client_id=client_id, source=source)
 
 
 @router.get(
@@ -156,32 +170,29 @@ async def list_events(
     summary="A client's timeline, newest first",
 )
 async def list_client_events(
-    client_id: uuid.UUID,
-    session: SessionDep,
-    principal: ReadPrincipal,
-    type: TypeFilter = None,
-    occurred_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
-    occurred_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
-    cursor: CursorParam = None,
-    limit: Limit = DEFAULT_PAGE_LIMIT,
+    client_id: uuid.UUID, session: SessionDep, principal: ReadPrincipal, query: TimelineQueryDep
 ) -> EventPage:
-    filters = EventFilters(
-        client_id=client_id,
-        types=tuple(type or ()),
-        occurred_from=occurred_from,
-        occurred_to=occurred_to,
-    )
-    return await _page(session, principal, filters, cursor, limit)
+    return await _page(session, principal, query, client_id=client_id)
 
 
 async def _page(
     session: SessionDep,
     principal: ReadPrincipal,
-    filters: EventFilters,
-    cursor: str | None,
-    limit: int,
+    query: TimelineQuery,
+    *,
+    client_id: uuid.UUID | None,
+    source: str | None = None,
 ) -> EventPage:
-    page = await service.list_events(session, principal, filters, cursor=cursor, limit=limit)
+    filters = EventFilters(
+        client_id=client_id,
+        types=query.types,
+        source=source,
+        occurred_from=query.occurred_from,
+        occurred_to=query.occurred_to,
+    )
+    page = await service.list_events(
+        session, principal, filters, cursor=query.cursor, limit=query.limit
+    )
     return EventPage(
         data=[EventRead.model_validate(e, from_attributes=True) for e in page.items],
         next_cursor=page.next_cursor,

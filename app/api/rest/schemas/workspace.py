@@ -47,16 +47,19 @@ class ApiKeyCreate(InputModel):
     scopes: list[Scope] = Field(min_length=1)
 
 
+API_KEY_EXAMPLE = {
+    "id": EXAMPLE_ID,
+    "name": "HubSpot sync",
+    "prefix": "tnr_Xk3v9Qa1",
+    "scopes": ["read", "write"],
+    "created_at": EXAMPLE_TIME,
+    "last_used_at": None,
+    "revoked_at": None,
+}
+
+
 class ApiKeyRead(BaseModel):
-    model_config = example(
-        id=EXAMPLE_ID,
-        name="HubSpot sync",
-        prefix="tnr_Xk3v9Qa1",
-        scopes=["read", "write"],
-        created_at=EXAMPLE_TIME,
-        last_used_at=None,
-        revoked_at=None,
-    )
+    model_config = example(**API_KEY_EXAMPLE)
 
     id: uuid.UUID
     name: str
@@ -68,15 +71,6 @@ class ApiKeyRead(BaseModel):
 
 
 class ApiKeyCreated(ApiKeyRead):
-    model_config = example(
-        id=EXAMPLE_ID,
-        name="HubSpot sync",
-        prefix="tnr_Xk3v9Qa1",
-        scopes=["read", "write"],
-        created_at=EXAMPLE_TIME,
-        last_used_at=None,
-        revoked_at=None,
-        api_key="tnr_Xk3v9Qa1…",
-    )
+    model_config = example(**API_KEY_EXAMPLE, api_key="tnr_Xk3v9Qa1…")
 
     api_key: str = Field(description="The secret, shown this once only.")
