@@ -2,6 +2,7 @@
 methods a path has."""
 
 import re
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
@@ -14,7 +15,7 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known = _query_parameters(request.app, route.path, request.method.lower())
+    known, repeatable = _query_parameters(request.app, route.path, request.method.lower())
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InvalidInput(
@@ -22,6 +23,16 @@ async def reject_unknown_query_parameters(request: Request) -> None:
             errors=[
                 {"loc": ["query", n], "msg": "unknown query parameter", "type": "extra_forbidden"}
                 for n in unknown
+            ],
+        )
+    names = [name for name, _ in request.query_params.multi_items()]
+    repeated = sorted({n for n in names if names.count(n) > 1} - repeatable)
+    if repeated:
+        raise InvalidInput(
+            f"query parameter(s) given more than once: {', '.join(repeated)}",
+            errors=[
+                {"loc": ["query", n], "msg": "given more than once", "type": "value_error"}
+                for n in repeated
             ],
         )
 
@@ -57,18 +68,29 @@ def allowed_methods(app: FastAPI, path: str) -> list[str]:
 
 
 # Every app instance serves the same routes, so these are kept per process, not per app.
-_QUERY_PARAMETERS: dict[tuple[str, str], frozenset[str]] = {}
+_QUERY_PARAMETERS: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
 _PATH_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
 
 
-def _query_parameters(app: FastAPI, path: str, method: str) -> frozenset[str]:
+def _query_parameters(
+    app: FastAPI, path: str, method: str
+) -> tuple[frozenset[str], frozenset[str]]:
+    """The documented query parameters, and those of them that are arrays (may repeat)."""
     key = (path, method)
     if key not in _QUERY_PARAMETERS:
         operation = app.openapi()["paths"].get(path, {}).get(method, {})
-        _QUERY_PARAMETERS[key] = frozenset(
-            p["name"] for p in operation.get("parameters", []) if p["in"] == "query"
+        query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+        _QUERY_PARAMETERS[key] = (
+            frozenset(p["name"] for p in query),
+            frozenset(p["name"] for p in query if _is_array(p.get("schema", {}))),
         )
     return _QUERY_PARAMETERS[key]
+
+
+def _is_array(schema: dict[str, Any]) -> bool:
+    return schema.get("type") == "array" or any(
+        _is_array(option) for option in schema.get("anyOf", [])
+    )
 
 
 def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:

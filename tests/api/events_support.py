@@ -71,11 +71,15 @@ def locs(result: Json) -> list[list[str | int]]:
 
 
 async def walk(
-    api: httpx.AsyncClient, path: str, *, limit: int = 100, params: Sequence[Param] = ()
+    api: httpx.AsyncClient,
+    path: str,
+    *,
+    limit: int = 100,
+    params: Sequence[Param] = (),
+    cursor: str | None = None,
 ) -> list[Json]:
-    """Every page in turn; each page is checked to be a proper page."""
+    """Every page in turn from `cursor` (the first page by default); each page is checked."""
     seen: list[Json] = []
-    cursor: str | None = None
     while True:
         query: list[Param] = [*params, ("limit", limit), *([("cursor", cursor)] if cursor else [])]
         response = await api.get(path, params=query)

@@ -44,6 +44,17 @@ class TestProblemDetails:
         assert response.status_code == 422
         assert response.json()["errors"][0]["loc"] == ["query", "teir"]
 
+    async def test_a_scalar_query_parameter_given_twice_is_rejected(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        response = await api.get("/v1/clients?q=a&q=b")
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["loc"] == ["query", "q"]
+
+    async def test_an_array_query_parameter_may_repeat(self, api: httpx.AsyncClient) -> None:
+        response = await api.get("/v1/events?type=login&type=nps")
+        assert response.status_code == 200
+
     async def test_query_booleans_are_true_or_false(self, api: httpx.AsyncClient) -> None:
         assert (await api.get("/v1/owners", params={"active": "true"})).status_code == 200
         assert (await api.get("/v1/owners", params={"active": "0"})).status_code == 422

@@ -129,7 +129,7 @@ class TestTimeline:
             api,
             f"/v1/clients/{acme['id']}/events",
             limit=2,
-            params=[("cursor", page["next_cursor"])],
+            cursor=page["next_cursor"],
         )
         seen = [e["id"] for e in page["data"]] + [e["id"] for e in rest]
         assert len(seen) == len(set(seen))
