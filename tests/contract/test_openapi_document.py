@@ -49,3 +49,35 @@ class TestOpenApiDocument:
                 continue
             ref = body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
             assert schemas[ref].get("additionalProperties") is False, f"{method} {path}"
+
+
+def _examples_of(schema: dict[str, Any], components: dict[str, Any]) -> bool:
+    """A schema shows an example itself, or through what it is made of (a page's items)."""
+    if "$ref" in schema:
+        component = components[schema["$ref"].rsplit("/", 1)[-1]]
+        if component.get("examples"):
+            return True
+        data = component.get("properties", {}).get("data")
+        return data is not None and _examples_of(data, components)
+    if schema.get("type") == "array":
+        return _examples_of(schema["items"], components)
+    return bool(schema.get("examples"))
+
+
+class TestExamples:
+    def test_every_request_and_success_body_has_an_example(self) -> None:
+        document = json.loads(render_openapi())
+        components = document["components"]["schemas"]
+        missing = []
+        for path, method, operation in _operations(document):
+            bodies = []
+            if "requestBody" in operation:
+                bodies.append(("request", operation["requestBody"]["content"]))
+            for status, response in operation["responses"].items():
+                if status.startswith("2") and "content" in response:
+                    bodies.append((status, response["content"]))
+            for label, content in bodies:
+                schema = content.get("application/json", {}).get("schema")
+                if schema and not _examples_of(schema, components):
+                    missing.append(f"{method.upper()} {path} {label}")
+        assert missing == []

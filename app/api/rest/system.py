@@ -2,7 +2,7 @@ import logging
 from typing import Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from app.api.deps import SessionDep
 from app.api.problems import Problem
@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 
 class Status(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ready"}]})
+
     status: Literal["ok", "ready"]
 
 

@@ -7,11 +7,14 @@ from pydantic import BaseModel, Field, PlainSerializer, StringConstraints, WithJ
 
 from app.api.rest.schemas.common import (
     AMOUNT_SCHEMA,
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
     ExternalId,
     InputModel,
     IsoDateTime,
     Name,
     Paginated,
+    example,
     format_amount,
     optional,
 )
@@ -39,6 +42,16 @@ ATTRIBUTES_DOC = (
 
 
 class ClientCreate(InputModel):
+    model_config = example(
+        name="Globex",
+        external_id="crm-1001",
+        domain="globex.example",
+        owner_id=EXAMPLE_ID,
+        tier="enterprise",
+        lifecycle_stage="onboarding",
+        attributes={"plan": "scale", "region": "emea"},
+    )
+
     name: Name
     external_id: ExternalId | None = None
     domain: Domain | None = None
@@ -52,6 +65,8 @@ class ClientCreate(InputModel):
 
 
 class ClientUpdate(InputModel):
+    model_config = example(lifecycle_stage="adoption", attributes={"plan": "scale", "trial": None})
+
     name: Name = optional()
     external_id: ExternalId | None = optional()
     domain: Domain | None = optional()
@@ -65,6 +80,8 @@ class ClientUpdate(InputModel):
 class ClientUpsert(InputModel):
     """The body of PUT by external id: `name` is required when the client is new."""
 
+    model_config = example(name="Globex", domain="globex.example", tier="enterprise")
+
     name: Name = optional()
     domain: Domain | None = optional()
     owner_id: uuid.UUID | None = optional()
@@ -75,11 +92,37 @@ class ClientUpsert(InputModel):
 
 
 class ClientChurn(InputModel):
+    model_config = example(reason="budget cut", occurred_at=EXAMPLE_TIME)
+
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
     occurred_at: IsoDateTime | None = Field(default=None, description="Defaults to now.")
 
 
 class ClientRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        name="Globex",
+        external_id="crm-1001",
+        domain="globex.example",
+        owner_id=EXAMPLE_ID,
+        tier="enterprise",
+        lifecycle_stage="adoption",
+        stage_changed_at=EXAMPLE_TIME,
+        status="active",
+        acquired_at=EXAMPLE_TIME,
+        churned_at=None,
+        churn_reason=None,
+        attributes={"plan": "scale"},
+        mrr={"USD": "2500.00"},
+        next_renewal_on="2027-12-31",
+        last_activity_at=EXAMPLE_TIME,
+        last_touchpoint_at=EXAMPLE_TIME,
+        open_tickets=1,
+        first_escalation_at=None,
+        created_at=EXAMPLE_TIME,
+        updated_at=EXAMPLE_TIME,
+    )
+
     id: uuid.UUID
     name: str
     external_id: str | None
@@ -113,6 +156,8 @@ class ClientRead(BaseModel):
 
 
 class StageChangeRead(BaseModel):
+    model_config = example(from_stage="onboarding", to_stage="adoption", changed_at=EXAMPLE_TIME)
+
     from_stage: str | None
     to_stage: str
     changed_at: datetime

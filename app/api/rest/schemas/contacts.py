@@ -4,12 +4,25 @@ from typing import Annotated
 
 from pydantic import BaseModel, StrictBool, StringConstraints
 
-from app.api.rest.schemas.common import Email, InputModel, Name, Paginated, optional
+from app.api.rest.schemas.common import (
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
+    Email,
+    InputModel,
+    Name,
+    Paginated,
+    example,
+    optional,
+)
 
 Role = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 
 class ContactCreate(InputModel):
+    model_config = example(
+        name="Hank Scorpio", email="hank@globex.example", role="CEO", is_primary=True
+    )
+
     name: Name
     email: Email | None = None
     role: Role | None = None
@@ -17,6 +30,8 @@ class ContactCreate(InputModel):
 
 
 class ContactUpdate(InputModel):
+    model_config = example(role="Chief Executive Officer")
+
     name: Name = optional()
     email: Email | None = optional()
     role: Role | None = optional()
@@ -24,6 +39,17 @@ class ContactUpdate(InputModel):
 
 
 class ContactRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        client_id=EXAMPLE_ID,
+        name="Hank Scorpio",
+        email="hank@globex.example",
+        role="CEO",
+        is_primary=True,
+        created_at=EXAMPLE_TIME,
+        updated_at=EXAMPLE_TIME,
+    )
+
     id: uuid.UUID
     client_id: uuid.UUID
     name: str

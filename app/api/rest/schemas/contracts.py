@@ -7,11 +7,14 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from app.api.rest.schemas.common import (
     AMOUNT_PATTERN,
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
     Amount,
     ExternalId,
     InputModel,
     IsoDate,
     Paginated,
+    example,
     optional,
 )
 from app.domain.contracts import ContractStatus
@@ -33,6 +36,16 @@ def _amount_text(value: Any) -> Any:
 
 
 class ContractCreate(InputModel):
+    model_config = example(
+        client_id=EXAMPLE_ID,
+        external_id="sf-contract-77",
+        starts_on="2026-01-01",
+        ends_on="2027-12-31",
+        amount="2500.00",
+        currency="USD",
+        status="active",
+    )
+
     client_id: uuid.UUID
     external_id: ExternalId | None = None
     starts_on: IsoDate
@@ -47,6 +60,8 @@ class ContractCreate(InputModel):
 
 
 class ContractUpdate(InputModel):
+    model_config = example(amount="2750.00")
+
     external_id: ExternalId | None = optional()
     starts_on: IsoDate = optional()
     ends_on: IsoDate | None = optional()
@@ -58,6 +73,19 @@ class ContractUpdate(InputModel):
 
 
 class ContractRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        client_id=EXAMPLE_ID,
+        external_id="sf-contract-77",
+        starts_on="2026-01-01",
+        ends_on="2027-12-31",
+        amount="2500.00",
+        currency="USD",
+        status="active",
+        created_at=EXAMPLE_TIME,
+        updated_at=EXAMPLE_TIME,
+    )
+
     id: uuid.UUID
     client_id: uuid.UUID
     external_id: str | None
