@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Client, ClientStageChange, Contract, Workspace
 from app.db.repositories.clients import ClientFilters, ClientRepository
 from app.db.repositories.contracts import ContractRepository
+from app.db.repositories.events import EventRepository
 from app.db.repositories.owners import OwnerRepository
 from app.db.repositories.paging import Page
 from app.domain import clients as rules
@@ -227,6 +228,10 @@ async def _apply(
         data["acquired_at"] = now
     for field, value in data.items():
         setattr(client, field, value)
+    if "acquired_at" in data and not creating:  # escalations count from acquisition on
+        client.first_escalation_at = await EventRepository(session).first_escalation_since(
+            client.id, client.acquired_at
+        )
     change = None
     if stage is not None:
         change = rules.stage_change(None if creating else client.lifecycle_stage, stage, now)

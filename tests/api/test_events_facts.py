@@ -226,3 +226,20 @@ class TestFirstEscalation:
         client = await create_client(api, acquired_at=at(0))
         await send(api, [ticket(client, "ticket_escalated", "t1", 0)])
         assert parse_time((await fetch_client(api, client))["first_escalation_at"]) == T0
+
+    async def test_moving_acquisition_earlier_counts_escalations_since_then(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        client = await create_client(api, acquired_at=at(0))
+        await send(api, [ticket(client, "ticket_escalated", "old", -24)])
+        await send(api, [ticket(client, "ticket_escalated", "new", 24)])
+        moved = await api.patch(f"/v1/clients/{client['id']}", json={"acquired_at": at(-48)})
+        assert parse_time(moved.json()["first_escalation_at"]) == T0 - timedelta(hours=24)
+
+    async def test_moving_acquisition_later_drops_escalations_before_it(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        client = await create_client(api, acquired_at=at(0))
+        await send(api, [ticket(client, "ticket_escalated", "t1", 2)])
+        moved = await api.patch(f"/v1/clients/{client['id']}", json={"acquired_at": at(48)})
+        assert moved.json()["first_escalation_at"] is None

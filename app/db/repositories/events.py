@@ -371,6 +371,17 @@ class EventRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def first_escalation_since(
+        self, client_id: uuid.UUID, since: datetime | None
+    ) -> datetime | None:
+        stmt = sa.select(sa.func.min(Event.occurred_at)).where(
+            Event.client_id == client_id, Event.type == "ticket_escalated"
+        )
+        if since is not None:
+            stmt = stmt.where(Event.occurred_at >= since)
+        moment: datetime | None = await self.session.scalar(stmt)
+        return moment
+
     async def page(
         self,
         workspace_id: uuid.UUID,
