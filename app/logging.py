@@ -8,7 +8,8 @@ from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
-_STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+_IGNORED_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "color_message"}
+"""The record's own fields (rendered above or not at all) and uvicorn's ANSI-coloured copy."""
 
 
 def _install_request_id_on_records() -> None:
@@ -34,14 +35,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        request_id = request_id_var.get()
-        if request_id is not None:
-            entry["request_id"] = request_id
         entry.update(
             {
                 k: v
                 for k, v in record.__dict__.items()
-                if k not in _STANDARD_ATTRS and not k.startswith("_")
+                if k not in _IGNORED_ATTRS and not k.startswith("_") and v is not None
             }
         )
         if record.exc_info:
