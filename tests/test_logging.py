@@ -6,7 +6,7 @@ from app.logging import JsonFormatter, request_id_var
 
 def _line(message: str, **extra: object) -> dict[str, object]:
     record = logging.getLogger("tenure.test").makeRecord(
-        "tenure.test", logging.INFO, __file__, 1, message, None, None, extra=extra
+        "tenure.test", logging.INFO, __file__, 1, message, (), None, extra=extra
     )
     parsed: dict[str, object] = json.loads(JsonFormatter().format(record))
     return parsed
