@@ -4,12 +4,11 @@ Facts are maxima and minima, so applying batches in any order gives the same ans
 may be backfilled out of order."""
 
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from app.domain.events import ACTIVITY_TYPES
+from app.domain.events import ACTIVITY_TYPES, CUSTOM_PREFIX
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,7 @@ def client_facts(
     touchpoint: dict[uuid.UUID, datetime] = {}
     escalation: dict[uuid.UUID, datetime] = {}
     for e in events:
-        if e.type in ACTIVITY_TYPES or e.type.startswith("custom."):
+        if e.type in ACTIVITY_TYPES or e.type.startswith(CUSTOM_PREFIX):
             activity[e.client_id] = max(activity.get(e.client_id, e.occurred_at), e.occurred_at)
         if e.type == "touchpoint":
             touchpoint[e.client_id] = max(touchpoint.get(e.client_id, e.occurred_at), e.occurred_at)
@@ -109,10 +108,3 @@ def is_open(last_opened_at: datetime | None, last_resolved_at: datetime | None) 
     return last_opened_at is not None and (
         last_resolved_at is None or last_opened_at > last_resolved_at
     )
-
-
-def group_by_client(events: list[AcceptedEvent]) -> dict[uuid.UUID, list[AcceptedEvent]]:
-    grouped: dict[uuid.UUID, list[AcceptedEvent]] = defaultdict(list)
-    for e in events:
-        grouped[e.client_id].append(e)
-    return grouped

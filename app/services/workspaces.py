@@ -11,6 +11,7 @@ from app.db.models import ApiKey, Workspace
 from app.db.repositories.clients import ClientRepository
 from app.db.repositories.workspaces import ApiKeyRepository, WorkspaceRepository
 from app.domain.api_keys import Principal, Scope, generate_key, hash_key, normalize_scopes
+from app.domain.concurrency import check_if_match, etag
 from app.domain.workspaces import (
     DEFAULT_LIFECYCLE_STAGES,
     DEFAULT_TIERS,
@@ -49,9 +50,13 @@ async def get_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Works
 
 
 async def update_workspace(
-    session: AsyncSession, workspace_id: uuid.UUID, changes: dict[str, Any]
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    changes: dict[str, Any],
+    if_match: str | None = None,
 ) -> Workspace:
     workspace = await get_workspace(session, workspace_id)
+    check_if_match(if_match, etag(workspace.id, workspace.version))
     clients = ClientRepository(session)
     if "tiers" in changes:
         tiers = validate_vocabulary("tiers", changes["tiers"])

@@ -11,7 +11,6 @@ from app.api.rest.schemas.workspace import (
     WorkspaceRead,
     WorkspaceUpdate,
 )
-from app.domain.concurrency import check_if_match, etag
 from app.services import workspaces as service
 
 router = APIRouter(prefix="/v1", tags=["workspace"])
@@ -38,10 +37,8 @@ async def update_workspace(
     response: Response,
     if_match: IfMatch = None,
 ) -> WorkspaceRead:
-    current = await service.get_workspace(session, principal.workspace_id)
-    check_if_match(if_match, etag(current.id, current.version))
     workspace = await service.update_workspace(
-        session, principal.workspace_id, body.model_dump(exclude_unset=True)
+        session, principal.workspace_id, body.model_dump(exclude_unset=True), if_match
     )
     set_etag(response, workspace.id, workspace.version)
     return WorkspaceRead.model_validate(workspace, from_attributes=True)

@@ -323,9 +323,9 @@ class EventRepository:
     async def _upsert_tickets_by_values(
         self, workspace_id: uuid.UUID, moments: list[TicketMoment]
     ) -> None:
-        insert = postgresql.insert if self._postgres else sqlite.insert
+        """SQLite's path; PostgreSQL takes UPSERT_TICKETS_PG."""
         for chunk in _chunks(moments, ROWS_PER_STATEMENT):
-            stmt = insert(Ticket).values(
+            stmt = sqlite.insert(Ticket).values(
                 [
                     {
                         "workspace_id": workspace_id,
