@@ -66,8 +66,9 @@ FEATURES = ("dashboards", "reports", "exports", "alerts", "integrations", "api")
 CHANNELS = ("call", "email", "meeting", "note")
 
 CLAIM_KEYS = """
-INSERT INTO event_keys (workspace_id, source, external_id, event_id)
-SELECT $1::uuid, s, x, i FROM unnest($2::text[], $3::text[], $4::uuid[]) AS t(s, x, i)
+INSERT INTO event_keys (workspace_id, source, external_id, event_id, client_id)
+SELECT $1::uuid, s, x, i, c FROM unnest($2::text[], $3::text[], $4::uuid[], $5::uuid[])
+  AS t(s, x, i, c)
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
@@ -404,6 +405,7 @@ async def inserting(
                         [s.source for s in signals],
                         [s.external_id for s in signals],
                         ids,
+                        [clients[book.clients[s.client][1]][0] for s in signals],
                     )
                 }
                 new = [

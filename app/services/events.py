@@ -153,22 +153,11 @@ async def ingest(
 async def _claim(
     events: EventRepository, workspace_id: uuid.UUID, keyed: list[AcceptedEvent]
 ) -> tuple[set[uuid.UUID], dict[tuple[str, str], uuid.UUID]]:
-    """The ids of events whose key was new, and the stored event of every other key.
-
-    A key outlives its event when the client is deleted; such a key is freed and claimed again,
-    so a duplicate always names an event that is stored."""
+    """The ids of events whose key was new, and the stored event of every other key. Keys are
+    deleted with their client's events, so a duplicate always names an event that is stored."""
     claimed = await events.claim_keys(workspace_id, keyed)
-    taken = [e for e in keyed if e.id not in claimed]
-    stored = await events.stored_event_ids(workspace_id, [_key(e) for e in taken])
-    gone = await events.missing_events(list(stored.values()))
-    if gone:
-        await events.release_keys(workspace_id, sorted(gone))
-        claimed |= await events.claim_keys(
-            workspace_id, [e for e in taken if stored.get(_key(e)) in gone]
-        )
-        taken = [e for e in keyed if e.id not in claimed]
-        stored = await events.stored_event_ids(workspace_id, [_key(e) for e in taken])
-    return claimed, stored
+    taken = [_key(e) for e in keyed if e.id not in claimed]
+    return claimed, await events.stored_event_ids(workspace_id, taken)
 
 
 def _key(event: AcceptedEvent) -> tuple[str, str]:

@@ -24,6 +24,13 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=64), nullable=False),
         sa.Column("external_id", sa.String(length=255), nullable=False),
         sa.Column("event_id", sa.Uuid(), nullable=False),
+        sa.Column("client_id", sa.Uuid(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["client_id"],
+            ["clients.id"],
+            name=op.f("fk_event_keys_client_id_clients"),
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(
             ["workspace_id"],
             ["workspaces.id"],
@@ -34,6 +41,7 @@ def upgrade() -> None:
             "workspace_id", "source", "external_id", name=op.f("pk_event_keys")
         ),
     )
+    op.create_index("ix_event_keys_client_id", "event_keys", ["client_id"], unique=False)
     op.create_table(
         "events",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -128,4 +136,5 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_client_id_occurred_at_id")
 
     op.drop_table("events")
+    op.drop_index("ix_event_keys_client_id", table_name="event_keys")
     op.drop_table("event_keys")

@@ -37,9 +37,11 @@ class Event(Base):
 
 
 class EventKey(Base):
-    """One row per deduplicated event: `(workspace, source, external_id)` is stored once."""
+    """One row per deduplicated event: `(workspace, source, external_id)` is stored once. The key
+    belongs to its event's client and goes with it, so no key outlives its event."""
 
     __tablename__ = "event_keys"
+    __table_args__ = (sa.Index("ix_event_keys_client_id", "client_id"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(
         sa.ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
@@ -47,6 +49,7 @@ class EventKey(Base):
     source: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     external_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     event_id: Mapped[uuid.UUID]
+    client_id: Mapped[uuid.UUID] = mapped_column(sa.ForeignKey("clients.id", ondelete="CASCADE"))
 
 
 class Ticket(Base):

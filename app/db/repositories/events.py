@@ -24,10 +24,11 @@ ROWS_PER_STATEMENT = 500
 
 CLAIM_KEYS_PG = sa.text(
     """
-    INSERT INTO event_keys (workspace_id, source, external_id, event_id)
-    SELECT CAST(:workspace_id AS uuid), s, x, i
-    FROM unnest(CAST(:sources AS text[]), CAST(:external_ids AS text[]), CAST(:ids AS uuid[]))
-      AS t(s, x, i)
+    INSERT INTO event_keys (workspace_id, source, external_id, event_id, client_id)
+    SELECT CAST(:workspace_id AS uuid), s, x, i, c
+    FROM unnest(CAST(:sources AS text[]), CAST(:external_ids AS text[]), CAST(:ids AS uuid[]),
+                CAST(:clients AS uuid[]))
+      AS t(s, x, i, c)
     ON CONFLICT DO NOTHING
     RETURNING event_id
     """
@@ -186,6 +187,7 @@ class EventRepository:
                     "sources": [e.source for e in ordered],
                     "external_ids": [e.external_id for e in ordered],
                     "ids": [e.id for e in ordered],
+                    "clients": [e.client_id for e in ordered],
                 },
             )
             return set(result.scalars().all())
@@ -200,6 +202,7 @@ class EventRepository:
                             "source": e.source,
                             "external_id": e.external_id,
                             "event_id": e.id,
+                            "client_id": e.client_id,
                         }
                         for e in chunk
                     ]
@@ -222,25 +225,6 @@ class EventRepository:
             for row in (await self.session.execute(stmt)).all():
                 found[(row.source, row.external_id)] = row.event_id
         return found
-
-    async def missing_events(self, event_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """Those of the ids with no stored event: their client was deleted with its events."""
-        found: set[uuid.UUID] = set()
-        for chunk in _chunks(sorted(set(event_ids)), SQLITE_CHUNK):
-            found |= set(
-                (await self.session.scalars(sa.select(Event.id).where(Event.id.in_(chunk)))).all()
-            )
-        return set(event_ids) - found
-
-    async def release_keys(self, workspace_id: uuid.UUID, event_ids: Sequence[uuid.UUID]) -> None:
-        """Frees the keys of events that are gone. Matching on the event id makes a concurrent
-        batch that already re-claimed a key keep it."""
-        for chunk in _chunks(sorted(set(event_ids)), SQLITE_CHUNK):
-            await self.session.execute(
-                sa.delete(EventKey).where(
-                    EventKey.workspace_id == workspace_id, EventKey.event_id.in_(chunk)
-                )
-            )
 
     async def insert_events(
         self, workspace_id: uuid.UUID, events: list[AcceptedEvent], received_at: datetime
