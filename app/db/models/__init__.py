@@ -6,6 +6,7 @@ from app.db.models.contact import Contact
 from app.db.models.contract import Contract
 from app.db.models.event import Event, EventKey, Ticket
 from app.db.models.idempotency import IdempotencyRecord
+from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
 from app.db.models.workspace import Workspace
 
@@ -18,6 +19,7 @@ __all__ = [
     "Event",
     "EventKey",
     "IdempotencyRecord",
+    "OutboxMessage",
     "Owner",
     "Ticket",
     "Workspace",

@@ -1,0 +1,346 @@
+"""The outbox: written beside the change that causes work, claimed by relays and executions.
+
+Every state change is one conditional UPDATE, so two relays or two workers racing for a row
+never both win it."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import OutboxMessage
+from app.db.repositories.paging import Page, paginate, sort_keys
+from app.domain.jobs import JobStatus
+
+OUTBOX_WRITTEN = "tenure.outbox_written"
+"""Session.info flag: this transaction wrote outbox rows, so wake the relay on commit."""
+
+JOB_SORTS = sort_keys({"created_at": OutboxMessage.created_at})
+CLAIMABLE = (JobStatus.PENDING, JobStatus.ENQUEUED)
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    kind: str
+    job: str
+    payload: dict[str, Any]
+    max_attempts: int
+    workspace_id: uuid.UUID | None = None
+    dedupe_key: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: uuid.UUID
+    job: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """What an execution needs after claiming its row."""
+
+    id: uuid.UUID
+    workspace_id: uuid.UUID | None
+    kind: str
+    job: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    started_at: datetime
+
+
+@dataclass(frozen=True)
+class OutboxDepth:
+    by_status: dict[str, int]
+    oldest_pending_at: datetime | None
+
+
+class OutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    async def add(self, messages: list[NewMessage], now: datetime) -> int:
+        """Rows with a dedupe key already present are skipped; returns how many were written."""
+        if not messages:
+            return 0
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": m.workspace_id,
+                "kind": m.kind,
+                "job": m.job,
+                "payload": m.payload,
+                "dedupe_key": m.dedupe_key,
+                "status": JobStatus.PENDING.value,
+                "attempts": 0,
+                "max_attempts": m.max_attempts,
+                "generation": 0,
+                "created_at": now,
+                "available_at": now,
+            }
+            for m in messages
+        ]
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        stmt = insert(OutboxMessage).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        result = await self.session.execute(stmt.returning(OutboxMessage.id), rows)
+        written = len(result.all())
+        if written:
+            self.session.info[OUTBOX_WRITTEN] = True
+        return written
+
+    async def claim_for_relay(self, now: datetime, limit: int) -> list[ClaimedRow]:
+        """Pending rows that are due; on PostgreSQL locked so that other relays skip them until
+        this transaction ends."""
+        stmt = (
+            sa.select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.generation)
+            .where(
+                OutboxMessage.status == JobStatus.PENDING.value,
+                OutboxMessage.available_at <= now,
+            )
+            .order_by(OutboxMessage.available_at)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return [ClaimedRow(*row) for row in (await self.session.execute(stmt)).all()]
+
+    async def mark_enqueued(self, ids: list[uuid.UUID], now: datetime) -> None:
+        if ids:
+            await self.session.execute(
+                sa.update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.status == JobStatus.PENDING.value,
+                )
+                .values(status=JobStatus.ENQUEUED.value, enqueued_at=now)
+            )
+
+    async def claim_for_run(
+        self, outbox_id: uuid.UUID, now: datetime, lease: timedelta, *, due_only: bool = False
+    ) -> RunningJob | None:
+        """Take the row for one execution: waiting rows, or running ones whose lease ran out
+        (their execution died). None when another execution holds it or it is finished."""
+        waiting = OutboxMessage.status.in_([s.value for s in CLAIMABLE])
+        if due_only:
+            waiting = sa.and_(waiting, OutboxMessage.available_at <= now)
+        abandoned = sa.and_(
+            OutboxMessage.status == JobStatus.RUNNING.value,
+            OutboxMessage.lease_expires_at < now,
+        )
+        stmt = (
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == outbox_id, sa.or_(waiting, abandoned))
+            .values(
+                status=JobStatus.RUNNING.value,
+                attempts=OutboxMessage.attempts + 1,
+                started_at=now,
+                lease_expires_at=now + lease,
+            )
+            .returning(
+                OutboxMessage.id,
+                OutboxMessage.workspace_id,
+                OutboxMessage.kind,
+                OutboxMessage.job,
+                OutboxMessage.payload,
+                OutboxMessage.attempts,
+                OutboxMessage.max_attempts,
+                OutboxMessage.created_at,
+                OutboxMessage.started_at,
+            )
+        )
+        row = (await self.session.execute(stmt)).one_or_none()
+        return None if row is None else RunningJob(*row)
+
+    async def due_for_run(self, now: datetime, limit: int) -> list[uuid.UUID]:
+        """Rows an in-process runner may start: waiting and due, or abandoned by a dead run."""
+        stmt = (
+            sa.select(OutboxMessage.id)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        OutboxMessage.status == JobStatus.PENDING.value,
+                        OutboxMessage.available_at <= now,
+                    ),
+                    sa.and_(
+                        OutboxMessage.status == JobStatus.RUNNING.value,
+                        OutboxMessage.lease_expires_at < now,
+                    ),
+                )
+            )
+            .order_by(OutboxMessage.available_at)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def succeed(self, outbox_id: uuid.UUID, now: datetime) -> None:
+        await self._finish(outbox_id, JobStatus.SUCCEEDED, now, error=None)
+
+    async def fail(self, outbox_id: uuid.UUID, now: datetime, error: str) -> None:
+        await self._finish(outbox_id, JobStatus.FAILED, now, error=error)
+
+    async def _finish(
+        self, outbox_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "finished_at": now,
+            "lease_expires_at": None,
+        }
+        if error is not None:
+            values["last_error"] = error
+        await self.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == JobStatus.RUNNING.value,
+            )
+            .values(**values)
+        )
+
+    async def retry_later(
+        self, outbox_id: uuid.UUID, status: JobStatus, available_at: datetime, error: str
+    ) -> None:
+        """After a transient failure: `pending` for the runner, `enqueued` when arq holds the
+        deferred retry."""
+        await self.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == JobStatus.RUNNING.value,
+            )
+            .values(
+                status=status.value,
+                available_at=available_at,
+                last_error=error,
+                lease_expires_at=None,
+            )
+        )
+
+    async def release(self, outbox_id: uuid.UUID, status: JobStatus, now: datetime) -> None:
+        """A run interrupted by shutdown: the row waits again and the attempt does not count."""
+        await self.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id == outbox_id,
+                OutboxMessage.status == JobStatus.RUNNING.value,
+            )
+            .values(
+                status=status.value,
+                attempts=OutboxMessage.attempts - 1,
+                available_at=now,
+                lease_expires_at=None,
+            )
+        )
+
+    async def sweep(self, now: datetime, stale_after: timedelta) -> int:
+        """Rows that stayed enqueued well past their due time (Redis lost them) or whose run's
+        lease expired go back to pending; the relay hands them over again under the same arq
+        job id, which arq refuses while it still holds the job."""
+        stmt = (
+            sa.update(OutboxMessage)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        OutboxMessage.status == JobStatus.ENQUEUED.value,
+                        OutboxMessage.available_at < now - stale_after,
+                        sa.or_(
+                            OutboxMessage.enqueued_at.is_(None),
+                            OutboxMessage.enqueued_at < now - stale_after,
+                        ),
+                    ),
+                    sa.and_(
+                        OutboxMessage.status == JobStatus.RUNNING.value,
+                        OutboxMessage.lease_expires_at < now,
+                    ),
+                )
+            )
+            .values(status=JobStatus.PENDING.value, available_at=now)
+            .returning(OutboxMessage.id)
+        )
+        swept = len((await self.session.execute(stmt)).all())
+        if swept:
+            self.session.info[OUTBOX_WRITTEN] = True
+        return swept
+
+    async def get(self, workspace_id: uuid.UUID, outbox_id: uuid.UUID) -> OutboxMessage | None:
+        stmt = sa.select(OutboxMessage).where(
+            OutboxMessage.workspace_id == workspace_id, OutboxMessage.id == outbox_id
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def page(
+        self,
+        workspace_id: uuid.UUID,
+        *,
+        statuses: list[JobStatus],
+        kinds: list[str],
+        cursor: str | None,
+        limit: int,
+    ) -> Page[OutboxMessage]:
+        stmt = sa.select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id)
+        if statuses:
+            stmt = stmt.where(OutboxMessage.status.in_([s.value for s in statuses]))
+        if kinds:
+            stmt = stmt.where(OutboxMessage.kind.in_(kinds))
+        return await paginate(
+            self.session,
+            stmt,
+            id_column=OutboxMessage.id,
+            sort="-created_at",
+            key=JOB_SORTS["-created_at"],
+            cursor=cursor,
+            limit=limit,
+        )
+
+    async def requeue_failed(self, message: OutboxMessage, now: datetime) -> None:
+        """A manual retry: a fresh set of tries under a new arq job id."""
+        message.status = JobStatus.PENDING.value
+        message.attempts = 0
+        message.generation += 1
+        message.available_at = now
+        message.enqueued_at = None
+        message.started_at = None
+        message.finished_at = None
+        await self.session.flush()
+        self.session.info[OUTBOX_WRITTEN] = True
+
+    async def depth(self, now: datetime) -> OutboxDepth:
+        """Unfinished rows by status, and the commit time of the oldest one still waiting."""
+        unfinished = [JobStatus.PENDING.value, JobStatus.ENQUEUED.value, JobStatus.RUNNING.value]
+        counts = await self.session.execute(
+            sa.select(OutboxMessage.status, sa.func.count())
+            .where(OutboxMessage.status.in_(unfinished))
+            .group_by(OutboxMessage.status)
+        )
+        oldest = await self.session.scalar(
+            sa.select(sa.func.min(OutboxMessage.created_at)).where(
+                OutboxMessage.status.in_([JobStatus.PENDING.value, JobStatus.ENQUEUED.value]),
+                OutboxMessage.available_at <= now,
+            )
+        )
+        by_status = {status: 0 for status in unfinished}
+        by_status.update({status: count for status, count in counts.all()})
+        return OutboxDepth(by_status=by_status, oldest_pending_at=oldest)
+
+    async def purge_succeeded(self, before: datetime) -> int:
+        result = await self.session.execute(
+            sa.delete(OutboxMessage)
+            .where(
+                OutboxMessage.status == JobStatus.SUCCEEDED.value,
+                OutboxMessage.finished_at < before,
+            )
+            .returning(OutboxMessage.id)
+        )
+        return len(result.all())
+
