@@ -58,21 +58,26 @@ def worker(
     check: Annotated[bool, typer.Option("--check", help="Exit 0 if a worker is alive.")] = False,
 ) -> None:
     """Run the arq worker (needs TENURE_REDIS_URL); `--check` is its health probe."""
-    from arq.worker import Worker, async_check_health
+    from arq.worker import async_check_health
 
     from app.logging import configure_logging
-    from app.workers.settings import QUEUE_NAME, worker_options
+    from app.workers.redis import QUEUE_NAME, redis_settings
+    from app.workers.settings import run_worker
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    try:
-        options = worker_options(settings)
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
+    if not settings.redis_url:
+        typer.echo("error: TENURE_REDIS_URL is not set: the worker needs Redis", err=True)
         sys.exit(2)
     if check:
-        sys.exit(asyncio.run(async_check_health(options["redis_settings"], None, QUEUE_NAME)))
-    Worker(**options).run()
+        probe = redis_settings(settings.redis_url, outage_seconds=0)
+        probe.conn_retries = 0
+        sys.exit(asyncio.run(async_check_health(probe, None, QUEUE_NAME)))
+    if settings.worker_metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker_metrics_port, addr=settings.host)
+    asyncio.run(run_worker(settings))
 
 
 @cli.command()

@@ -27,6 +27,24 @@ class Settings(BaseSettings):
     max_attributes_bytes: int = Field(default=16_384, ge=256, description="Client attributes cap.")
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     auto_migrate: bool = Field(default=True, description="Migrate the database on `serve`.")
+    embedded_runner: bool = Field(
+        default=True, description="Without Redis, run background jobs inside the API process."
+    )
+    runner_concurrency: int = Field(default=4, ge=1, description="Embedded runner's parallel jobs.")
+    relay_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the relay looks for due outbox rows unprompted."
+    )
+    outbox_stale_seconds: float = Field(
+        default=30.0, gt=0, description="After this, the sweeper hands a stuck row over again."
+    )
+    worker_poll_seconds: float = Field(default=0.05, gt=0, description="arq's poll_delay.")
+    worker_max_jobs: int = Field(default=20, ge=1, description="arq jobs run at once per worker.")
+    worker_metrics_port: int | None = Field(
+        default=None, description="Serve the worker's Prometheus metrics on this port."
+    )
+    job_retention_days: int = Field(
+        default=7, ge=1, description="Succeeded jobs are kept this long; failed ones until retried."
+    )
 
 
 @lru_cache

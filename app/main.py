@@ -20,6 +20,7 @@ from app.api.problems import (
 from app.api.rest import clients, contacts, contracts, events, owners, system, workspace
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
+from app.workers.pipeline import start_background
 
 DESCRIPTION = """\
 Tenure watches every client's signals, scores their health, spots the accounts that are going
@@ -35,8 +36,13 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await engine.dispose()
+        background = await start_background(settings, app.state.sessionmaker)
+        try:
+            yield
+        finally:
+            if background is not None:
+                await background.stop()
+            await engine.dispose()
 
     app = FastAPI(title="Tenure", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

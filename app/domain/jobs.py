@@ -30,15 +30,16 @@ class RetryPolicy:
 
         The delay is at least half the exponential step, so a retry never comes back at once,
         and never sooner than a `Retry-After` the failure carried."""
-        step = min(self.cap_seconds, self.base_seconds * 2 ** (attempt - 1))
+        step = min(self.cap_seconds, self.base_seconds * 2.0 ** (attempt - 1))
         delay = step / 2 + step / 2 * jitter
-        return max(delay, retry_after or 0.0)
+        return float(max(delay, retry_after or 0.0))
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts
 
 
 class Cadence(StrEnum):
+    SECONDS = "seconds"
     EVERY_MINUTE = "every_minute"
     HOURLY = "hourly"
     DAILY = "daily"
@@ -46,39 +47,47 @@ class Cadence(StrEnum):
 
 @dataclass(frozen=True)
 class Timetable:
-    """When a schedule fires: every minute (at `second`), hourly (at `minute`) or daily
-    (at `hour`:`minute`), in UTC. Mirrors what arq's `cron` can express."""
+    """When a schedule fires, in UTC: every `every` seconds (a divisor of 60), every minute at
+    `second`, hourly at `minute` or daily at `hour`:`minute`. Mirrors what arq's `cron` can
+    express."""
 
     cadence: Cadence
     hour: int = 0
     minute: int = 0
     second: int = 0
+    every: int = 60
 
-    def next_after(self, moment: datetime) -> datetime:
-        """The first firing strictly after `moment` (timezone-aware)."""
-        start = moment.replace(microsecond=0)
-        if self.cadence is Cadence.EVERY_MINUTE:
-            candidate = start.replace(second=self.second)
-            step = timedelta(minutes=1)
-        elif self.cadence is Cadence.HOURLY:
-            candidate = start.replace(minute=self.minute, second=self.second)
-            step = timedelta(hours=1)
-        else:
-            candidate = start.replace(hour=self.hour, minute=self.minute, second=self.second)
-            step = timedelta(days=1)
-        while candidate <= moment:
-            candidate += step
-        return candidate
+    def __post_init__(self) -> None:
+        if self.cadence is Cadence.SECONDS and (self.every < 1 or 60 % self.every):
+            raise ValueError("`every` must divide a minute")
 
-    def last_at_or_before(self, moment: datetime) -> datetime:
-        """The most recent firing at or before `moment`: the tick a late runner still owes."""
-        following = self.next_after(moment)
-        step = {
+    @property
+    def step(self) -> timedelta:
+        return {
+            Cadence.SECONDS: timedelta(seconds=self.every),
             Cadence.EVERY_MINUTE: timedelta(minutes=1),
             Cadence.HOURLY: timedelta(hours=1),
             Cadence.DAILY: timedelta(days=1),
         }[self.cadence]
-        return following - step
+
+    def next_after(self, moment: datetime) -> datetime:
+        """The first firing strictly after `moment` (timezone-aware)."""
+        start = moment.replace(microsecond=0)
+        if self.cadence is Cadence.SECONDS:
+            candidate = start.replace(second=start.second - start.second % self.every)
+        elif self.cadence is Cadence.EVERY_MINUTE:
+            candidate = start.replace(second=self.second)
+        elif self.cadence is Cadence.HOURLY:
+            candidate = start.replace(minute=self.minute, second=self.second)
+        else:
+            candidate = start.replace(hour=self.hour, minute=self.minute, second=self.second)
+        while candidate <= moment:
+            candidate += self.step
+        return candidate
+
+    def last_at_or_before(self, moment: datetime) -> datetime:
+        """The most recent firing at or before `moment`: the tick a late runner still owes."""
+        return self.next_after(moment) - self.step
 
 
 def job_key(outbox_id: str, generation: int) -> str:
@@ -89,3 +98,13 @@ def job_key(outbox_id: str, generation: int) -> str:
 def schedule_key(job_name: str, tick: datetime) -> str:
     """The outbox dedupe key of one schedule firing: several schedulers, one row per tick."""
     return f"schedule:{job_name}:{tick.isoformat()}"
+
+
+class OutboxKind(StrEnum):
+    """What happened, written to the outbox for the work that follows; each kind has exactly
+    one consuming job in the registry."""
+
+    CLIENTS_CHANGED = "clients.changed"
+    HEALTH_CHANGED = "health.changed"
+    SIGNAL_OPENED = "signal.opened"
+    SIGNAL_RESOLVED = "signal.resolved"

@@ -19,6 +19,7 @@ from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, mrr, next_renewal_on
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from app.services.outbox import announce_changed_clients
 from app.services.workspaces import get_workspace
 
 
@@ -46,6 +47,7 @@ async def create_client(
     workspace = await get_workspace(session, principal.workspace_id)
     client = Client(workspace_id=workspace.id, attributes={}, status=rules.ClientStatus.ACTIVE)
     await _apply(session, workspace, client, data, limits, now, creating=True)
+    await announce_changed_clients(session, workspace.id, {client.id}, now)
     await session.commit()
     return await _view(session, principal, client, now)
 
@@ -83,6 +85,7 @@ async def upsert_client_by_external_id(
         now,
         creating=created,
     )
+    await announce_changed_clients(session, workspace.id, {client.id}, now)
     await session.commit()
     return await _view(session, principal, client, now), created
 
@@ -130,6 +133,7 @@ async def update_client(
     client = await load_client(session, principal, client_id)
     check_if_match(if_match, etag(client.id, client.version))
     await _apply(session, workspace, client, changes, limits, now, creating=False)
+    await announce_changed_clients(session, workspace.id, {client.id}, now)
     await session.commit()
     return await _view(session, principal, client, now)
 
@@ -160,6 +164,7 @@ async def churn_client(
     client.status = rules.ClientStatus.CHURNED
     client.churned_at = outcome.churned_at
     client.churn_reason = outcome.reason
+    await announce_changed_clients(session, client.workspace_id, {client.id}, now)
     await session.commit()
     return await _view(session, principal, client, now)
 
@@ -177,6 +182,7 @@ async def reactivate_client(
     client.status = rules.ClientStatus.ACTIVE
     client.churned_at = None
     client.churn_reason = None
+    await announce_changed_clients(session, client.workspace_id, {client.id}, now)
     await session.commit()
     return await _view(session, principal, client, now)
 

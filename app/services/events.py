@@ -17,6 +17,7 @@ from app.domain.api_keys import Principal
 from app.domain.events import Problem, validate_event
 from app.domain.ingestion import AcceptedEvent
 from app.services.clients import load_client
+from app.services.outbox import announce_changed_clients
 from app.services.workspaces import get_workspace
 
 
@@ -137,6 +138,7 @@ async def ingest(
     acquired = {c.id: c.acquired_at for c in clients.by_id.values()}
     await events.apply_client_facts(ingestion.client_facts(new, acquired))
     await events.record_tickets(workspace_id, ingestion.ticket_moments(new))
+    await announce_changed_clients(session, workspace_id, {e.client_id for e in new}, now)
     await session.commit()
 
     for event in new:

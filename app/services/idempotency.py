@@ -90,6 +90,5 @@ async def release(session: AsyncSession, record_id: uuid.UUID) -> None:
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:
-    removed = await IdempotencyRepository(session).purge_expired(now)
-    await session.commit()
-    return removed
+    """Runs inside a job, whose transaction commits with the job's completion."""
+    return await IdempotencyRepository(session).purge_expired(now)

@@ -1,13 +1,22 @@
 """Housekeeping jobs."""
 
-from datetime import UTC, datetime
+from datetime import timedelta
 from typing import Any
 
+from app.db.repositories.outbox import OutboxRepository
 from app.services.idempotency import purge_expired
-from app.workers.context import sessionmaker
+from app.workers.registry import JobRun
 
 
-async def purge_idempotency_records(ctx: dict[str, Any]) -> int:
-    """Idempotency keys are promised for 24 h; older ones only cost space."""
-    async with sessionmaker(ctx)() as session:
-        return await purge_expired(session, datetime.now(UTC))
+async def purge_expired_records(run: JobRun) -> dict[str, Any]:
+    """Idempotency keys are promised for 24 h and succeeded jobs kept for a week; older ones
+    only cost space. Failed jobs stay until someone retries them."""
+    keys = await purge_expired(run.session, run.now)
+    retention = timedelta(days=run.settings.job_retention_days)
+    jobs = await OutboxRepository(run.session).purge_succeeded(run.now - retention)
+    return {"idempotency_keys": keys, "jobs": jobs}
+
+
+async def cadence_tick(run: JobRun) -> dict[str, Any]:
+    """Hourly: cadence steps that fall due create tasks, once cadences exist."""
+    return {}

@@ -24,12 +24,10 @@ class OutboxMessage(Base):
         sa.ForeignKey("workspaces.id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(sa.String(100))
-    job: Mapped[str] = mapped_column(sa.String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     status: Mapped[str] = mapped_column(sa.String(16))
     attempts: Mapped[int] = mapped_column(default=0)
-    max_attempts: Mapped[int]
     generation: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -27,9 +27,7 @@ CLAIMABLE = (JobStatus.PENDING, JobStatus.ENQUEUED)
 @dataclass(frozen=True)
 class NewMessage:
     kind: str
-    job: str
     payload: dict[str, Any]
-    max_attempts: int
     workspace_id: uuid.UUID | None = None
     dedupe_key: str | None = None
 
@@ -37,7 +35,7 @@ class NewMessage:
 @dataclass(frozen=True)
 class ClaimedRow:
     id: uuid.UUID
-    job: str
+    kind: str
     generation: int
 
 
@@ -48,10 +46,8 @@ class RunningJob:
     id: uuid.UUID
     workspace_id: uuid.UUID | None
     kind: str
-    job: str
     payload: dict[str, Any]
     attempts: int
-    max_attempts: int
     created_at: datetime
     started_at: datetime
 
@@ -79,12 +75,10 @@ class OutboxRepository:
                 "id": uuid.uuid4(),
                 "workspace_id": m.workspace_id,
                 "kind": m.kind,
-                "job": m.job,
                 "payload": m.payload,
                 "dedupe_key": m.dedupe_key,
                 "status": JobStatus.PENDING.value,
                 "attempts": 0,
-                "max_attempts": m.max_attempts,
                 "generation": 0,
                 "created_at": now,
                 "available_at": now,
@@ -103,7 +97,7 @@ class OutboxRepository:
         """Pending rows that are due; on PostgreSQL locked so that other relays skip them until
         this transaction ends."""
         stmt = (
-            sa.select(OutboxMessage.id, OutboxMessage.job, OutboxMessage.generation)
+            sa.select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation)
             .where(
                 OutboxMessage.status == JobStatus.PENDING.value,
                 OutboxMessage.available_at <= now,
@@ -126,12 +120,21 @@ class OutboxRepository:
                 .values(status=JobStatus.ENQUEUED.value, enqueued_at=now)
             )
 
+    async def reject(self, ids: list[uuid.UUID], now: datetime, error: str) -> None:
+        """Rows no job consumes fail at once, visibly, instead of waiting forever."""
+        if ids:
+            await self.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids))
+                .values(status=JobStatus.FAILED.value, finished_at=now, last_error=error)
+            )
+
     async def claim_for_run(
         self, outbox_id: uuid.UUID, now: datetime, lease: timedelta, *, due_only: bool = False
     ) -> RunningJob | None:
         """Take the row for one execution: waiting rows, or running ones whose lease ran out
         (their execution died). None when another execution holds it or it is finished."""
-        waiting = OutboxMessage.status.in_([s.value for s in CLAIMABLE])
+        waiting: sa.ColumnElement[bool] = OutboxMessage.status.in_([s.value for s in CLAIMABLE])
         if due_only:
             waiting = sa.and_(waiting, OutboxMessage.available_at <= now)
         abandoned = sa.and_(
@@ -151,10 +154,8 @@ class OutboxRepository:
                 OutboxMessage.id,
                 OutboxMessage.workspace_id,
                 OutboxMessage.kind,
-                OutboxMessage.job,
                 OutboxMessage.payload,
                 OutboxMessage.attempts,
-                OutboxMessage.max_attempts,
                 OutboxMessage.created_at,
                 OutboxMessage.started_at,
             )
@@ -162,113 +163,123 @@ class OutboxRepository:
         row = (await self.session.execute(stmt)).one_or_none()
         return None if row is None else RunningJob(*row)
 
-    async def due_for_run(self, now: datetime, limit: int) -> list[uuid.UUID]:
-        """Rows an in-process runner may start: waiting and due, or abandoned by a dead run."""
+    async def due(self, now: datetime, limit: int, exclude: set[uuid.UUID]) -> list[ClaimedRow]:
+        """Pending rows an in-process runner may start (abandoned runs come back through the
+        sweeper); `exclude` are the ones it is already running."""
         stmt = (
-            sa.select(OutboxMessage.id)
+            sa.select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation)
             .where(
-                sa.or_(
-                    sa.and_(
-                        OutboxMessage.status == JobStatus.PENDING.value,
-                        OutboxMessage.available_at <= now,
-                    ),
-                    sa.and_(
-                        OutboxMessage.status == JobStatus.RUNNING.value,
-                        OutboxMessage.lease_expires_at < now,
-                    ),
-                )
+                OutboxMessage.status == JobStatus.PENDING.value,
+                OutboxMessage.available_at <= now,
             )
             .order_by(OutboxMessage.available_at)
-            .limit(limit)
+            .limit(limit + len(exclude))
         )
-        return list((await self.session.scalars(stmt)).all())
+        rows = [ClaimedRow(*row) for row in (await self.session.execute(stmt)).all()]
+        return [row for row in rows if row.id not in exclude][:limit]
 
-    async def succeed(self, outbox_id: uuid.UUID, now: datetime) -> None:
-        await self._finish(outbox_id, JobStatus.SUCCEEDED, now, error=None)
+    async def succeed(self, outbox_id: uuid.UUID, attempt: int, now: datetime) -> bool:
+        """False when the run lost its claim: the caller must roll back what it did."""
+        return await self._settle(
+            outbox_id,
+            attempt,
+            status=JobStatus.SUCCEEDED.value,
+            finished_at=now,
+            lease_expires_at=None,
+        )
 
-    async def fail(self, outbox_id: uuid.UUID, now: datetime, error: str) -> None:
-        await self._finish(outbox_id, JobStatus.FAILED, now, error=error)
-
-    async def _finish(
-        self, outbox_id: uuid.UUID, status: JobStatus, now: datetime, error: str | None
-    ) -> None:
-        values: dict[str, Any] = {
-            "status": status.value,
-            "finished_at": now,
-            "lease_expires_at": None,
-        }
-        if error is not None:
-            values["last_error"] = error
-        await self.session.execute(
-            sa.update(OutboxMessage)
-            .where(
-                OutboxMessage.id == outbox_id,
-                OutboxMessage.status == JobStatus.RUNNING.value,
-            )
-            .values(**values)
+    async def fail(self, outbox_id: uuid.UUID, attempt: int, now: datetime, error: str) -> bool:
+        return await self._settle(
+            outbox_id,
+            attempt,
+            status=JobStatus.FAILED.value,
+            finished_at=now,
+            last_error=error,
+            lease_expires_at=None,
         )
 
     async def retry_later(
-        self, outbox_id: uuid.UUID, status: JobStatus, available_at: datetime, error: str
-    ) -> None:
+        self,
+        outbox_id: uuid.UUID,
+        attempt: int,
+        status: JobStatus,
+        available_at: datetime,
+        error: str,
+    ) -> bool:
         """After a transient failure: `pending` for the runner, `enqueued` when arq holds the
         deferred retry."""
-        await self.session.execute(
-            sa.update(OutboxMessage)
-            .where(
-                OutboxMessage.id == outbox_id,
-                OutboxMessage.status == JobStatus.RUNNING.value,
-            )
-            .values(
-                status=status.value,
-                available_at=available_at,
-                last_error=error,
-                lease_expires_at=None,
-            )
+        return await self._settle(
+            outbox_id,
+            attempt,
+            status=status.value,
+            available_at=available_at,
+            last_error=error,
+            lease_expires_at=None,
         )
 
-    async def release(self, outbox_id: uuid.UUID, status: JobStatus, now: datetime) -> None:
+    async def release(
+        self, outbox_id: uuid.UUID, attempt: int, status: JobStatus, now: datetime
+    ) -> bool:
         """A run interrupted by shutdown: the row waits again and the attempt does not count."""
-        await self.session.execute(
+        return await self._settle(
+            outbox_id,
+            attempt,
+            status=status.value,
+            attempts=attempt - 1,
+            available_at=now,
+            lease_expires_at=None,
+        )
+
+    async def _settle(self, outbox_id: uuid.UUID, attempt: int, **values: Any) -> bool:
+        """Only the run that holds the claim (its attempt number) may settle the row."""
+        result = await self.session.execute(
             sa.update(OutboxMessage)
             .where(
                 OutboxMessage.id == outbox_id,
                 OutboxMessage.status == JobStatus.RUNNING.value,
+                OutboxMessage.attempts == attempt,
             )
-            .values(
-                status=status.value,
-                attempts=OutboxMessage.attempts - 1,
-                available_at=now,
-                lease_expires_at=None,
-            )
+            .values(**values)
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def sweep(self, now: datetime, stale_after: timedelta) -> int:
-        """Rows that stayed enqueued well past their due time (Redis lost them) or whose run's
-        lease expired go back to pending; the relay hands them over again under the same arq
-        job id, which arq refuses while it still holds the job."""
-        stmt = (
-            sa.update(OutboxMessage)
-            .where(
-                sa.or_(
-                    sa.and_(
-                        OutboxMessage.status == JobStatus.ENQUEUED.value,
-                        OutboxMessage.available_at < now - stale_after,
-                        sa.or_(
-                            OutboxMessage.enqueued_at.is_(None),
-                            OutboxMessage.enqueued_at < now - stale_after,
-                        ),
-                    ),
-                    sa.and_(
-                        OutboxMessage.status == JobStatus.RUNNING.value,
-                        OutboxMessage.lease_expires_at < now,
-                    ),
-                )
-            )
-            .values(status=JobStatus.PENDING.value, available_at=now)
-            .returning(OutboxMessage.id)
+        """Hand stuck rows to the relay again.
+
+        A row enqueued well past its due time may have been lost by Redis: it goes back to
+        pending under the same arq job id, which arq refuses while it still holds the job.
+        A row whose run's lease expired was abandoned by a dead run: arq would hold that job
+        until its in-progress key expires (the longest timeout of any job), so it gets a new
+        job id; the old delivery, if it ever runs, finds the row claimed or finished."""
+        stuck = sa.and_(
+            OutboxMessage.status == JobStatus.ENQUEUED.value,
+            OutboxMessage.available_at < now - stale_after,
+            sa.or_(
+                OutboxMessage.enqueued_at.is_(None),
+                OutboxMessage.enqueued_at < now - stale_after,
+            ),
         )
-        swept = len((await self.session.execute(stmt)).all())
+        abandoned = sa.and_(
+            OutboxMessage.status == JobStatus.RUNNING.value,
+            OutboxMessage.lease_expires_at < now,
+        )
+        swept = 0
+        for condition, generation in (
+            (stuck, OutboxMessage.generation),
+            (abandoned, OutboxMessage.generation + 1),
+        ):
+            result = await self.session.execute(
+                sa.update(OutboxMessage)
+                .where(condition)
+                .values(
+                    status=JobStatus.PENDING.value,
+                    available_at=now,
+                    generation=generation,
+                    lease_expires_at=None,
+                )
+                .returning(OutboxMessage.id)
+            )
+            swept += len(result.all())
         if swept:
             self.session.info[OUTBOX_WRITTEN] = True
         return swept
@@ -329,8 +340,8 @@ class OutboxRepository:
                 OutboxMessage.available_at <= now,
             )
         )
-        by_status = {status: 0 for status in unfinished}
-        by_status.update({status: count for status, count in counts.all()})
+        by_status = dict.fromkeys(unfinished, 0)
+        by_status.update({str(row[0]): int(row[1]) for row in counts.all()})
         return OutboxDepth(by_status=by_status, oldest_pending_at=oldest)
 
     async def purge_succeeded(self, before: datetime) -> int:
@@ -343,4 +354,3 @@ class OutboxRepository:
             .returning(OutboxMessage.id)
         )
         return len(result.all())
-

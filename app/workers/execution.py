@@ -1,0 +1,157 @@
+"""One run of one outbox row, the same under arq and under the in-process runner.
+
+A run claims its row (a conditional UPDATE, so one run at a time), runs the job body in a
+transaction that also marks the row finished — committed only while the run still holds its
+claim — so the body's effect lands exactly once however often the row is delivered."""
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db.repositories.outbox import OutboxRepository, RunningJob
+from app.domain.jobs import JobStatus
+from app.workers import metrics
+from app.workers.registry import Job, JobRun, PermanentJobError, Registry, TransientJobError
+
+log = logging.getLogger("tenure.jobs")
+
+LEASE_MARGIN = timedelta(seconds=5)
+"""A claim outlives the job's timeout by this much, so a live run never loses it."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class JobEnvironment:
+    """What job runs share in one process: settings, the database, the registry."""
+
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    registry: Registry
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    RETRYING = "retrying"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # finished already, or another run holds it
+
+
+@dataclass(frozen=True)
+class Execution:
+    outcome: Outcome
+    retry_in: float | None = None
+    result: Any = None
+
+
+class ClaimLost(Exception):
+    """The run outlived its claim and another run took the row; its work is rolled back."""
+
+
+async def execute(
+    env: JobEnvironment, job: Job, outbox_id: uuid.UUID, *, retry_waits_as: JobStatus
+) -> Execution:
+    """`retry_waits_as`: ENQUEUED when arq keeps the deferred retry, PENDING for the runner."""
+    lease = timedelta(seconds=job.timeout_seconds) + LEASE_MARGIN
+    async with env.sessionmaker() as session:
+        claimed = await OutboxRepository(session).claim_for_run(outbox_id, env.clock(), lease)
+        await session.commit()
+    if claimed is None:
+        metrics.JOBS.labels(job=job.name, outcome=Outcome.SKIPPED.value).inc()
+        return Execution(Outcome.SKIPPED)
+    if claimed.attempts == 1:
+        latency = (claimed.started_at - claimed.created_at).total_seconds()
+        metrics.COMMIT_TO_START.labels(job=job.name).observe(max(latency, 0.0))
+    started = time.perf_counter()
+    try:
+        execution = await _run(env, job, claimed, retry_waits_as)
+    finally:
+        metrics.JOB_DURATION.labels(job=job.name).observe(time.perf_counter() - started)
+    metrics.JOBS.labels(job=job.name, outcome=execution.outcome.value).inc()
+    return execution
+
+
+async def _run(
+    env: JobEnvironment, job: Job, claimed: RunningJob, retry_waits_as: JobStatus
+) -> Execution:
+    try:
+        async with env.sessionmaker() as session:
+            run = JobRun(
+                id=claimed.id,
+                workspace_id=claimed.workspace_id,
+                kind=claimed.kind,
+                payload=claimed.payload,
+                attempt=claimed.attempts,
+                now=claimed.started_at,
+                session=session,
+                settings=env.settings,
+            )
+            result = await asyncio.wait_for(job.body(run), job.timeout_seconds)
+            if not await OutboxRepository(session).succeed(
+                claimed.id, claimed.attempts, env.clock()
+            ):
+                raise ClaimLost(str(claimed.id))
+            await session.commit()
+        return Execution(Outcome.SUCCEEDED, result=result)
+    except asyncio.CancelledError:
+        # Shutdown: the row waits again, where arq (which re-queues it) or a restart finds it.
+        await asyncio.shield(_settle(env, claimed, retry_waits_as, None, released=True))
+        raise
+    except ClaimLost:
+        log.warning("job lost its claim", extra={"job": job.name, "outbox_id": str(claimed.id)})
+        return Execution(Outcome.SKIPPED)
+    except PermanentJobError as exc:
+        await _settle(env, claimed, JobStatus.FAILED, _describe(exc))
+        return Execution(Outcome.FAILED)
+    except Exception as exc:
+        error = _describe(exc)
+        if job.retry.exhausted(claimed.attempts):
+            await _settle(env, claimed, JobStatus.FAILED, error)
+            log.error("job failed", extra={"job": job.name, "outbox_id": str(claimed.id)})
+            return Execution(Outcome.FAILED)
+        retry_after = exc.retry_after if isinstance(exc, TransientJobError) else None
+        delay = job.retry.delay(claimed.attempts, random.random(), retry_after)
+        await _settle(env, claimed, retry_waits_as, error, retry_in=delay)
+        return Execution(Outcome.RETRYING, retry_in=delay)
+
+
+async def _settle(
+    env: JobEnvironment,
+    claimed: RunningJob,
+    status: JobStatus,
+    error: str | None,
+    *,
+    retry_in: float = 0.0,
+    released: bool = False,
+) -> None:
+    now = env.clock()
+    async with env.sessionmaker() as session:
+        outbox = OutboxRepository(session)
+        if released:
+            await outbox.release(claimed.id, claimed.attempts, status, now)
+        elif status is JobStatus.FAILED:
+            await outbox.fail(claimed.id, claimed.attempts, now, error or "failed")
+        else:
+            available_at = now + timedelta(seconds=retry_in)
+            await outbox.retry_later(
+                claimed.id, claimed.attempts, status, available_at, error or ""
+            )
+        await session.commit()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:2000]

@@ -1,0 +1,220 @@
+"""The relay: moves due outbox rows to whatever runs them (arq, or the in-process runner),
+woken by commits in this process and polling for everything else; and the sweeper that hands
+stuck rows over again."""
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, Protocol
+
+from arq.connections import ArqRedis, create_pool
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from app.db.repositories.outbox import OUTBOX_WRITTEN, ClaimedRow, OutboxRepository
+from app.domain.jobs import job_key
+from app.workers import metrics
+from app.workers.execution import JobEnvironment
+from app.workers.redis import QUEUE_NAME, redis_settings
+from app.workers.registry import JobRun
+
+log = logging.getLogger("tenure.relay")
+
+RELAY_BATCH = 500
+
+
+class CommitSignal:
+    """Wakes this process's relays when a transaction that wrote outbox rows commits, so the
+    job starts within milliseconds instead of the next poll."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+
+    def subscribe(self) -> asyncio.Event:
+        wake = asyncio.Event()
+        with self._lock:
+            self._waiters.add((asyncio.get_running_loop(), wake))
+        return wake
+
+    def unsubscribe(self, wake: asyncio.Event) -> None:
+        with self._lock:
+            self._waiters = {(loop, w) for loop, w in self._waiters if w is not wake}
+
+    def notify(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, wake in waiters:
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(wake.set)
+
+
+COMMITS = CommitSignal()
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relays(session: Session) -> None:
+    if session.info.pop(OUTBOX_WRITTEN, False):
+        COMMITS.notify()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back(session: Session) -> None:
+    session.info.pop(OUTBOX_WRITTEN, None)
+
+
+class Dispatcher(Protocol):
+    async def dispatch(self, env: JobEnvironment) -> int:
+        """Move what is due; return how many rows moved (a full batch means: call again)."""
+
+
+class ArqDispatcher:
+    """Hands due rows to arq under a job id derived from the row, in the transaction that
+    holds their lock: a failure to reach Redis rolls back and the rows stay pending."""
+
+    def __init__(self, redis_url: str, batch: int = RELAY_BATCH) -> None:
+        self.redis_url = redis_url
+        self.batch = batch
+        self._pool: ArqRedis | None = None
+
+    async def pool(self) -> ArqRedis:
+        if self._pool is None:
+            # The relay's own loop retries: a pass fails fast and the rows stay pending.
+            settings = redis_settings(self.redis_url, outage_seconds=0)
+            settings.conn_retries = 0
+            self._pool = await create_pool(settings)
+        return self._pool
+
+    async def dispatch(self, env: JobEnvironment) -> int:
+        pool = await self.pool()
+        now = env.clock()
+        async with env.sessionmaker() as session:
+            outbox = OutboxRepository(session)
+            rows = await outbox.claim_for_relay(now, self.batch)
+            if not rows:
+                return 0
+            routed, unroutable = _route(env, rows)
+            await asyncio.gather(
+                *(
+                    pool.enqueue_job(
+                        job_name,
+                        str(row.id),
+                        _job_id=job_key(str(row.id), row.generation),
+                        _queue_name=QUEUE_NAME,
+                    )
+                    for row, job_name in routed
+                )
+            )
+            await outbox.mark_enqueued([row.id for row, _ in routed], now)
+            await outbox.reject([row.id for row in unroutable], now, "no job consumes this kind")
+            await session.commit()
+        metrics.RELAYED.inc(len(routed))
+        return len(rows)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+
+
+def _route(
+    env: JobEnvironment, rows: list[ClaimedRow]
+) -> tuple[list[tuple[ClaimedRow, str]], list[ClaimedRow]]:
+    routed: list[tuple[ClaimedRow, str]] = []
+    unroutable: list[ClaimedRow] = []
+    for row in rows:
+        job = env.registry.for_kind(row.kind)
+        if job is None:
+            unroutable.append(row)
+        else:
+            routed.append((row, job.name))
+    return routed, unroutable
+
+
+class Relay:
+    """Runs a dispatcher whenever this process commits outbox rows, and every `poll` seconds
+    for rows written elsewhere or whose retry time has come."""
+
+    def __init__(self, env: JobEnvironment, dispatcher: Dispatcher) -> None:
+        self.env = env
+        self.dispatcher = dispatcher
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+
+    def start(self) -> None:
+        self._wake = COMMITS.subscribe()
+        self._task = asyncio.create_task(self._loop(self._wake), name="tenure-relay")
+
+    def nudge(self) -> None:
+        """Look for due rows now (a slot freed up, a test wants it)."""
+        if self._wake is not None:
+            self._wake.set()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+            self._task = None
+
+    async def _loop(self, wake: asyncio.Event) -> None:
+        failures = 0
+        try:
+            while not self._stop.is_set():
+                wake.clear()
+                try:
+                    moved = await self.dispatcher.dispatch(self.env)
+                    failures = 0
+                except Exception:
+                    metrics.RELAY_ERRORS.inc()
+                    failures += 1
+                    if failures == 1 or failures % 30 == 0:
+                        log.warning("relay pass failed; rows stay pending", exc_info=True)
+                    moved = 0
+                if moved and failures == 0:
+                    continue
+                await _wait_any(wake, self._stop, self.env.settings.relay_poll_seconds)
+        finally:
+            COMMITS.unsubscribe(wake)
+
+
+async def _wait_any(first: asyncio.Event, second: asyncio.Event, seconds: float) -> None:
+    waits = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+async def sweep_outbox(run: JobRun) -> dict[str, Any]:
+    """Schedule `outbox.sweep`: rows Redis lost or a dead run abandoned go back to the relay."""
+    stale = timedelta(seconds=run.settings.outbox_stale_seconds)
+    swept = await OutboxRepository(run.session).sweep(run.now, stale)
+    metrics.SWEPT.inc(swept)
+    if swept:
+        log.info("swept stuck outbox rows", extra={"rows": swept})
+    return {"swept": swept}
+
+
+async def run_directly(
+    env: JobEnvironment, body: Callable[[JobRun], Awaitable[Any]], name: str
+) -> Any:
+    """A schedule that bypasses the outbox (the sweeper): its own short transaction."""
+    async with env.sessionmaker() as session:
+        run = JobRun(
+            id=uuid.uuid4(),
+            workspace_id=None,
+            kind=name,
+            payload={},
+            attempt=1,
+            now=env.clock(),
+            session=session,
+            settings=env.settings,
+        )
+        result = await body(run)
+        await session.commit()
+        return result
