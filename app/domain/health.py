@@ -12,8 +12,10 @@ the reasons explain the whole gap to 100 and nothing else.
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
+from typing import Any
 
 from app.domain.scorecards import (
     MAX_POINTS,
@@ -213,3 +215,98 @@ def _mid(label: str) -> str:
     if label[1:2].isupper():
         return label
     return label[:1].lower() + label[1:]
+
+
+DAY_SECONDS = 86_400.0
+
+
+def raw_values(
+    scorecard: Scorecard, aggregates: Mapping[str, object], as_of: datetime
+) -> dict[str, RawValue]:
+    """Aggregates read from the database (a last moment, a count, two windows' totals) become
+    the raw values the scales read: days since, counts, percent change."""
+    values: dict[str, RawValue] = {}
+    for measure in scorecard.measures:
+        got = aggregates.get(measure.key)
+        if measure.kind is MeasureKind.DAYS_SINCE:
+            values[measure.key] = (
+                max((as_of - got).total_seconds(), 0.0) / DAY_SECONDS
+                if isinstance(got, datetime)
+                else None
+            )
+        elif measure.kind is MeasureKind.TREND:
+            current, previous = got if isinstance(got, tuple) else (0.0, 0.0)
+            values[measure.key] = percent_change(float(current or 0), float(previous or 0))
+        elif isinstance(got, float | int | Decimal | str) and not isinstance(got, bool):
+            values[measure.key] = got
+        else:
+            values[measure.key] = None
+    return values
+
+
+def should_store(
+    previous: "StoredScore | None", new: HealthScore, min_delta: float, version: tuple[str, int]
+) -> bool:
+    """A new snapshot when there is none, the band or scorecard version changed, or the score
+    moved by at least `min_delta` points."""
+    if previous is None or previous.band != new.band or previous.version != version:
+        return True
+    if previous.score is None or new.score is None:
+        return previous.score != new.score
+    return abs(new.score - previous.score) >= min_delta - 1e-9
+
+
+@dataclass(frozen=True)
+class StoredScore:
+    """The last stored snapshot, as far as the next evaluation needs it."""
+
+    score: float | None
+    band: str
+    version: tuple[str, int]
+    health: HealthScore
+
+
+def measures_document(health: HealthScore) -> list[dict[str, object]]:
+    return [
+        {
+            "key": m.key,
+            "label": m.label,
+            "group": m.group,
+            "raw_value": m.raw_value,
+            "points": m.points,
+            "weight": m.weight,
+            "contribution": m.contribution,
+            "delta": m.delta,
+            "reason": m.reason,
+            "excluded": m.excluded,
+        }
+        for m in health.measures
+    ]
+
+
+def health_from_document(
+    score_value: float | None,
+    band: str,
+    groups: Mapping[str, float | None],
+    measures: list[dict[str, Any]],
+) -> HealthScore:
+    return HealthScore(
+        score=score_value,
+        band=band,
+        groups=dict(groups),
+        measures=tuple(
+            MeasureScore(
+                key=m["key"],
+                label=m["label"],
+                group=m["group"],
+                raw_value=m["raw_value"],
+                points=m["points"],
+                weight=m["weight"],
+                contribution=m["contribution"],
+                delta=m["delta"],
+                reason=m["reason"],
+                excluded=m.get("excluded", False),
+            )
+            for m in measures
+        ),
+    )

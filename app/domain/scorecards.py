@@ -76,6 +76,8 @@ class Measure:
     window_days: int | None = None
     max_age_days: int | None = None
     attribute: str | None = None
+    trend_of: MeasureKind = MeasureKind.COUNT
+    """What a trend compares between its two windows: a count of events or a sum of values."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,7 @@ class Band:
     minimum: float
 
 
+DEFAULT_MIN_DELTA = 1.0
 DEFAULT_BANDS = (Band("healthy", 70.0), Band("neutral", 40.0), Band("at_risk", 0.0))
 UNKNOWN_BAND = "unknown"
 
@@ -93,6 +96,8 @@ class Scorecard:
     name: str
     measures: tuple[Measure, ...]
     bands: tuple[Band, ...] = field(default=DEFAULT_BANDS)
+    min_delta: float = DEFAULT_MIN_DELTA
+    """A score is stored when it moves by at least this many points (or changes band)."""
 
 
 def band_for(bands: tuple[Band, ...], score: float) -> str:
@@ -125,6 +130,57 @@ def validate_scorecard(scorecard: Scorecard) -> list[Problem]:
         if measure.missing.kind is MissingKind.FIXED and not _in_range(measure.missing.points):
             problems.append(Problem(f"{path}.missing.points", "must be between 0 and 100"))
     problems += _check_bands(scorecard.bands)
+    return problems
+
+
+CLIENT_DATES = ("acquired_at", "stage_changed_at", "created_at")
+"""Client dates a `days_since` measure may count from instead of events."""
+CLIENT_FIELDS = ("mrr", "tier", "lifecycle_stage", "status")
+"""Client fields an `attribute` measure reads; any other name is a key of `attributes`."""
+WINDOWED = frozenset({MeasureKind.COUNT, MeasureKind.SUM, MeasureKind.AVERAGE, MeasureKind.TREND})
+MAX_WINDOW_DAYS = 3650
+
+
+def validate_sources(scorecard: Scorecard) -> list[Problem]:
+    """What each measure reads: its events, window, age or attribute fit its kind."""
+    problems: list[Problem] = []
+    if not (math.isfinite(scorecard.min_delta) and 0 <= scorecard.min_delta <= MAX_POINTS):
+        problems.append(Problem("min_delta", "must be between 0 and 100"))
+    for i, measure in enumerate(scorecard.measures):
+        problems += _check_source(measure, f"measures[{i}]")
+    return problems
+
+
+def _check_source(measure: Measure, path: str) -> list[Problem]:
+    kind = measure.kind
+    problems = []
+    wants_events = kind in WINDOWED or kind is MeasureKind.LATEST_VALUE
+    if kind is MeasureKind.DAYS_SINCE:
+        if bool(measure.events) == (measure.attribute is not None):
+            problems.append(Problem(path, "days_since needs either events or a client date"))
+        elif measure.attribute is not None and measure.attribute not in CLIENT_DATES:
+            problems.append(
+                Problem(f"{path}.attribute", f"must be one of {', '.join(CLIENT_DATES)}")
+            )
+    elif wants_events and not measure.events:
+        problems.append(Problem(f"{path}.events", f"{kind.value} needs at least one event type"))
+    if kind is MeasureKind.ATTRIBUTE and not measure.attribute:
+        problems.append(Problem(f"{path}.attribute", "attribute needs a client field or key"))
+    if kind in WINDOWED:
+        if measure.window_days is None or not 1 <= measure.window_days <= MAX_WINDOW_DAYS:
+            problems.append(
+                Problem(f"{path}.window_days", f"{kind.value} needs 1 to {MAX_WINDOW_DAYS} days")
+            )
+    elif measure.window_days is not None:
+        problems.append(Problem(f"{path}.window_days", f"{kind.value} takes no window"))
+    if measure.max_age_days is not None and (
+        kind is not MeasureKind.LATEST_VALUE or not 1 <= measure.max_age_days <= MAX_WINDOW_DAYS
+    ):
+        problems.append(
+            Problem(f"{path}.max_age_days", f"latest_value only, 1 to {MAX_WINDOW_DAYS} days")
+        )
+    if kind is MeasureKind.TREND and measure.trend_of not in (MeasureKind.COUNT, MeasureKind.SUM):
+        problems.append(Problem(f"{path}.trend_of", "must be count or sum"))
     return problems
 
 

@@ -5,6 +5,7 @@ from app.db.models.client import Client, ClientStageChange
 from app.db.models.contact import Contact
 from app.db.models.contract import Contract
 from app.db.models.event import Event, EventKey, Ticket
+from app.db.models.health import HealthOverride, HealthScore, Scorecard, ScorecardVersion
 from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
@@ -18,9 +19,13 @@ __all__ = [
     "Contract",
     "Event",
     "EventKey",
+    "HealthOverride",
+    "HealthScore",
     "IdempotencyRecord",
     "OutboxMessage",
     "Owner",
+    "Scorecard",
+    "ScorecardVersion",
     "Ticket",
     "Workspace",
 ]
