@@ -9,6 +9,7 @@ from app.db.models.health import HealthOverride, HealthScore, Scorecard, Scoreca
 from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
+from app.db.models.signal import Signal, SignalSettingsRecord
 from app.db.models.workspace import Workspace
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "Owner",
     "Scorecard",
     "ScorecardVersion",
+    "Signal",
+    "SignalSettingsRecord",
     "Ticket",
     "Workspace",
 ]
