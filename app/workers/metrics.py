@@ -24,3 +24,10 @@ QUEUE_DEPTH = Gauge("tenure_outbox_depth", "Unfinished outbox rows by status.", 
 OLDEST_PENDING_AGE = Gauge(
     "tenure_outbox_oldest_pending_age_seconds", "Age of the oldest due row not yet started."
 )
+
+
+def observe_depth(by_status: dict[str, int], oldest_age_seconds: float) -> None:
+    """Queue gauges are read from the outbox at scrape time: it is the one true queue."""
+    for status, count in by_status.items():
+        QUEUE_DEPTH.labels(status=status).set(count)
+    OLDEST_PENDING_AGE.set(oldest_age_seconds)

@@ -85,7 +85,17 @@ VALID_BODIES: dict[str, BodyMaker] = {
     "ingestEvents": lambda ids: {"events": [login_event(ids["client_id"])]},
 }
 
-ADMIN_OPERATIONS = frozenset({"listApiKeys", "createApiKey", "revokeApiKey", "updateWorkspace"})
+ADMIN_OPERATIONS = frozenset(
+    {
+        "listApiKeys",
+        "createApiKey",
+        "revokeApiKey",
+        "updateWorkspace",
+        "listJobs",
+        "getJob",
+        "retryJob",
+    }
+)
 
 
 def v1_operations(document: Mapping[str, Any]) -> list[Operation]:

@@ -234,10 +234,17 @@ class TestReadWriteKey:
         response = await op.send(http, random_ids(), headers=auth(key))
         assert response.status_code not in (401, 403), response.text
 
-    async def test_admin_operations_are_exactly_the_key_and_settings_routes(self) -> None:
+    async def test_admin_operations_are_exactly_the_key_settings_and_jobs_routes(self) -> None:
         assert {op.operation_id for op in ADMIN_ONLY} == ADMIN_OPERATIONS
         paths = {op.path for op in ADMIN_ONLY}
-        assert paths == {"/v1/api-keys", "/v1/api-keys/{key_id}", "/v1/workspace"}
+        assert paths == {
+            "/v1/api-keys",
+            "/v1/api-keys/{key_id}",
+            "/v1/workspace",
+            "/v1/jobs",
+            "/v1/jobs/{job_id}",
+            "/v1/jobs/{job_id}/retry",
+        }
 
 
 class TestAdminKey:

@@ -1,6 +1,7 @@
 """One workspace never reaches another's objects, through any operation of the API."""
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -8,7 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI
+
+from app.db.models import OutboxMessage
+from app.domain.jobs import JobStatus
 
 from tests.api.operations import OPERATIONS, Ids, Operation, an_hour_ago, login_event, random_ids
 from tests.factories import (
@@ -47,6 +52,7 @@ class Tenant:
     api: httpx.AsyncClient
     ids: dict[str, str]
     values: frozenset[str]
+    app: FastAPI
 
     def leaked_into(self, text: str) -> list[str]:
         return sorted(value for value in self.values if value in text)
@@ -89,7 +95,9 @@ async def _populate(
     assert response.status_code == 200, response.text
     (stored,) = response.json()["results"]
     workspace = (await api.get("/v1/workspace")).json()
+    jobs = (await api.get("/v1/jobs", params={"kind": "clients.changed"})).json()["data"]
     ids = {
+        "job_id": jobs[0]["id"],
         "owner_id": owner["id"],
         "client_id": client["id"],
         "contact_id": contact["id"],
@@ -129,7 +137,7 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         headers={"Authorization": f"Bearer {workspace.admin_key}"},
     ) as api:
         ids, values = await _populate(api, label, amount)
-        yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}))
+        yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
 
 
 @pytest.fixture
@@ -158,11 +166,22 @@ async def _release_owner(tenant: Tenant) -> None:
     assert response.status_code == 200, response.text
 
 
+async def _fail_job(tenant: Tenant) -> None:
+    async with tenant.app.state.sessionmaker() as session:
+        await session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id == uuid.UUID(tenant.ids["job_id"]))
+            .values(status=JobStatus.FAILED.value, last_error="gave up")
+        )
+        await session.commit()
+
+
 # What makes an operation succeed on the owner's own objects; applied to the target workspace,
 # so a lookup that ignored the workspace would succeed instead of answering 404.
 PRECONDITIONS: dict[str, Callable[[Tenant], Awaitable[None]]] = {
     "reactivateClient": _churn,
     "deleteOwner": _release_owner,
+    "retryJob": _fail_job,
 }
 
 
