@@ -14,7 +14,6 @@ from fastapi import FastAPI
 
 from app.db.models import OutboxMessage
 from app.domain.jobs import JobStatus
-
 from tests.api.operations import OPERATIONS, Ids, Operation, an_hour_ago, login_event, random_ids
 from tests.factories import (
     create_client,
