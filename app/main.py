@@ -17,7 +17,17 @@ from app.api.problems import (
     install_problem_handlers,
     move_errors_to_problem_media_type,
 )
-from app.api.rest import clients, contacts, contracts, events, jobs, owners, system, workspace
+from app.api.rest import (
+    clients,
+    contacts,
+    contracts,
+    events,
+    jobs,
+    owners,
+    signals,
+    system,
+    workspace,
+)
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.workers.pipeline import start_background
@@ -51,7 +61,7 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     install_problem_handlers(app)
     app.include_router(system.router)
-    for module in (workspace, owners, clients, contacts, contracts, events, jobs):
+    for module in (workspace, owners, clients, contacts, contracts, events, jobs, signals):
         app.include_router(
             module.router,
             responses=error_responses(),

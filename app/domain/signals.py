@@ -63,7 +63,7 @@ class ScoreTrend:
 
 
 @dataclass(frozen=True)
-class ClientFacts:
+class SignalFacts:
     """One client's aggregates, with the windows of the settings already applied in SQL."""
 
     client_id: uuid.UUID
@@ -117,7 +117,7 @@ class Plan:
 
 
 def detect(
-    facts: ClientFacts, trend: ScoreTrend | None, settings: SignalSettings, now: datetime
+    facts: SignalFacts, trend: ScoreTrend | None, settings: SignalSettings, now: datetime
 ) -> Evaluation:
     """The signals whose condition holds for this client at `now`."""
     evaluated = frozenset(SignalKind) - ({SignalKind.SCORE_DROP} if trend is None else set())
@@ -152,7 +152,7 @@ def plan(evaluation: Evaluation, unresolved: Mapping[SignalKind, ExistingSignal]
     return Plan(to_open, to_refresh, to_resolve)
 
 
-def usage_drop(facts: ClientFacts, settings: SignalSettings) -> Detection | None:
+def usage_drop(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
     rule = settings.usage_drop
     previous = facts.usage_previous
     if not rule.enabled or previous < max(rule.min_baseline, 1):
@@ -174,7 +174,7 @@ def usage_drop(facts: ClientFacts, settings: SignalSettings) -> Detection | None
     )
 
 
-def gone_quiet(facts: ClientFacts, settings: SignalSettings, now: datetime) -> Detection | None:
+def gone_quiet(facts: SignalFacts, settings: SignalSettings, now: datetime) -> Detection | None:
     rule = settings.gone_quiet
     if not rule.enabled or facts.quiet_since is None:
         return None
@@ -193,7 +193,7 @@ def gone_quiet(facts: ClientFacts, settings: SignalSettings, now: datetime) -> D
     )
 
 
-def ticket_spike(facts: ClientFacts, settings: SignalSettings) -> Detection | None:
+def ticket_spike(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
     rule = settings.ticket_spike
     if not rule.enabled:
         return None
@@ -213,7 +213,7 @@ def ticket_spike(facts: ClientFacts, settings: SignalSettings) -> Detection | No
     )
 
 
-def ticket_escalated(facts: ClientFacts, settings: SignalSettings) -> Detection | None:
+def ticket_escalated(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
     rule = settings.ticket_escalated
     if not rule.enabled or facts.escalated_open < 1:
         return None
@@ -228,7 +228,7 @@ def ticket_escalated(facts: ClientFacts, settings: SignalSettings) -> Detection 
     )
 
 
-def nps_detractor(facts: ClientFacts, settings: SignalSettings, now: datetime) -> Detection | None:
+def nps_detractor(facts: SignalFacts, settings: SignalSettings, now: datetime) -> Detection | None:
     rule = settings.nps_detractor
     if not rule.enabled or facts.nps_score is None or facts.nps_at is None:
         return None
@@ -241,7 +241,7 @@ def nps_detractor(facts: ClientFacts, settings: SignalSettings, now: datetime) -
     )
 
 
-def payment_failed(facts: ClientFacts, settings: SignalSettings) -> Detection | None:
+def payment_failed(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
     rule = settings.payment_failed
     if not rule.enabled or facts.payments_failed < 1:
         return None
@@ -257,7 +257,7 @@ def payment_failed(facts: ClientFacts, settings: SignalSettings) -> Detection | 
 
 
 def renewal_approaching(
-    facts: ClientFacts, settings: SignalSettings, now: datetime
+    facts: SignalFacts, settings: SignalSettings, now: datetime
 ) -> Detection | None:
     rule = settings.renewal_approaching
     if not rule.enabled or facts.renews_on is None:
@@ -303,7 +303,7 @@ def score_drop(
     )
 
 
-def stage_overdue(facts: ClientFacts, settings: SignalSettings, now: datetime) -> Detection | None:
+def stage_overdue(facts: SignalFacts, settings: SignalSettings, now: datetime) -> Detection | None:
     rule = settings.stage_overdue
     expected = rule.stage_days.get(facts.stage)
     if not rule.enabled or expected is None:

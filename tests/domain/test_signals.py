@@ -14,12 +14,12 @@ from app.domain.signal_settings import (
     UsageDropRule,
 )
 from app.domain.signals import (
-    ClientFacts,
     Detection,
     Evaluation,
     ExistingSignal,
     ScoreTrend,
     Severity,
+    SignalFacts,
     SignalKind,
     detect,
     gone_quiet,
@@ -38,8 +38,8 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 S = DEFAULT_SETTINGS
 
 
-def facts(**overrides: object) -> ClientFacts:
-    base = ClientFacts(
+def facts(**overrides: object) -> SignalFacts:
+    base = SignalFacts(
         client_id=uuid.UUID(int=1),
         active=True,
         tier=None,

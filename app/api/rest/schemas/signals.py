@@ -1,0 +1,236 @@
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.api.rest.schemas.common import (
+    EXAMPLE_ID,
+    EXAMPLE_TIME,
+    InputModel,
+    Paginated,
+    example,
+    optional,
+)
+from app.domain.signal_settings import DEFAULT_SETTINGS, to_document
+from app.domain.signals import Severity, SignalKind, SignalStatus
+
+Days = Annotated[int, Field(ge=1, le=3650)]
+Percent = Annotated[float, Field(gt=0, le=100)]
+Points = Annotated[float, Field(gt=0, le=100)]
+Count = Annotated[int, Field(ge=1, le=1_000_000)]
+Word = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+EventTypeName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
+DayMap = Annotated[dict[Word, Days], Field(max_length=50)]
+DEFAULTS = to_document(DEFAULT_SETTINGS)
+
+
+class SignalRead(BaseModel):
+    model_config = example(
+        id=EXAMPLE_ID,
+        client_id=EXAMPLE_ID,
+        kind="usage_drop",
+        severity="medium",
+        status="open",
+        figures={
+            "event_types": ["login", "feature_used"],
+            "window_days": 14,
+            "recent": 28,
+            "previous": 46,
+            "drop_percent": 39.1,
+        },
+        opened_at=EXAMPLE_TIME,
+        evaluated_at=EXAMPLE_TIME,
+        acknowledged_at=None,
+        acknowledged_by=None,
+        acknowledged_note=None,
+        resolved_at=None,
+    )
+
+    id: uuid.UUID
+    client_id: uuid.UUID
+    kind: SignalKind
+    severity: Severity
+    status: SignalStatus = Field(
+        description="`open`, `acknowledged` (an owner took it in hand) or `resolved` (its "
+        "condition cleared)."
+    )
+    figures: dict[str, Any] = Field(
+        description="The numbers that raise the signal, as last evaluated."
+    )
+    opened_at: datetime
+    evaluated_at: datetime = Field(description="When the figures or status last changed.")
+    acknowledged_at: datetime | None
+    acknowledged_by: uuid.UUID | None = Field(description="The owner who acknowledged it.")
+    acknowledged_note: str | None
+    resolved_at: datetime | None
+
+
+class SignalPage(Paginated[SignalRead]):
+    pass
+
+
+class SignalAcknowledge(InputModel):
+    model_config = example(owner_id=EXAMPLE_ID, note="Call booked with the sponsor for Tuesday.")
+
+    owner_id: uuid.UUID = Field(description="The owner taking the signal in hand.")
+    note: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+        | None
+    ) = None
+
+
+# Settings: one read model and one partial-update model per rule.
+
+
+class UsageDropSettings(BaseModel):
+    enabled: bool
+    event_types: list[str] = Field(description="The events that count as usage.")
+    window_days: int = Field(description="Recent period, compared with the same before it.")
+    drop_percent: float
+    high_drop_percent: float
+    min_baseline: int = Field(description="Events the earlier period needs for a signal.")
+
+
+class UsageDropUpdate(InputModel):
+    enabled: bool = optional()
+    event_types: Annotated[list[EventTypeName], Field(min_length=1, max_length=20)] = optional()
+    window_days: Days = optional()
+    drop_percent: Percent = optional()
+    high_drop_percent: Percent = optional()
+    min_baseline: Count = optional()
+
+
+class GoneQuietSettings(BaseModel):
+    enabled: bool
+    days: int = Field(description="Days without a touchpoint for clients of other tiers.")
+    tier_days: dict[str, int] = Field(description="Days per tier.")
+
+
+class GoneQuietUpdate(InputModel):
+    enabled: bool = optional()
+    days: Days = optional()
+    tier_days: DayMap = optional("Replaces the whole map.")
+
+
+class TicketSpikeSettings(BaseModel):
+    enabled: bool
+    window_days: int
+    min_tickets: int
+    baseline_days: int = Field(description="The period before the window that sets the usual.")
+    multiplier: float = Field(description="How many times the usual rate makes a spike.")
+
+
+class TicketSpikeUpdate(InputModel):
+    enabled: bool = optional()
+    window_days: Days = optional()
+    min_tickets: Count = optional()
+    baseline_days: Days = optional()
+    multiplier: Annotated[float, Field(ge=1, le=100)] = optional()
+
+
+class TicketEscalatedSettings(BaseModel):
+    enabled: bool
+    lookback_days: int
+
+
+class TicketEscalatedUpdate(InputModel):
+    enabled: bool = optional()
+    lookback_days: Days = optional()
+
+
+class NpsDetractorSettings(BaseModel):
+    enabled: bool
+    max_score: int = Field(description="The highest answer that counts as a detractor.")
+    high_max_score: int
+    max_age_days: int
+
+
+class NpsDetractorUpdate(InputModel):
+    enabled: bool = optional()
+    max_score: Annotated[int, Field(ge=0, le=10)] = optional()
+    high_max_score: Annotated[int, Field(ge=0, le=10)] = optional()
+    max_age_days: Days = optional()
+
+
+class PaymentFailedSettings(BaseModel):
+    enabled: bool
+    lookback_days: int
+    high_failures: int
+
+
+class PaymentFailedUpdate(InputModel):
+    enabled: bool = optional()
+    lookback_days: Days = optional()
+    high_failures: Count = optional()
+
+
+class RenewalApproachingSettings(BaseModel):
+    enabled: bool
+    low_days: int
+    medium_days: int
+    high_days: int
+
+
+class RenewalApproachingUpdate(InputModel):
+    enabled: bool = optional()
+    low_days: Days = optional()
+    medium_days: Days = optional()
+    high_days: Annotated[int, Field(ge=0, le=3650)] = optional()
+
+
+class ScoreDropSettings(BaseModel):
+    enabled: bool
+    points: float = Field(description="The fall within 14 days that raises the signal.")
+    high_points: float
+    on_band_worsened: bool
+
+
+class ScoreDropUpdate(InputModel):
+    enabled: bool = optional()
+    points: Points = optional()
+    high_points: Points = optional()
+    on_band_worsened: bool = optional()
+
+
+class StageOverdueSettings(BaseModel):
+    enabled: bool
+    stage_days: dict[str, int] = Field(
+        description="Expected days per lifecycle stage; a stage left out never goes overdue."
+    )
+
+
+class StageOverdueUpdate(InputModel):
+    enabled: bool = optional()
+    stage_days: DayMap = optional("Replaces the whole map.")
+
+
+class SignalSettingsRead(BaseModel):
+    model_config = example(**DEFAULTS)
+
+    usage_drop: UsageDropSettings
+    gone_quiet: GoneQuietSettings
+    ticket_spike: TicketSpikeSettings
+    ticket_escalated: TicketEscalatedSettings
+    nps_detractor: NpsDetractorSettings
+    payment_failed: PaymentFailedSettings
+    renewal_approaching: RenewalApproachingSettings
+    score_drop: ScoreDropSettings
+    stage_overdue: StageOverdueSettings
+
+
+class SignalSettingsUpdate(InputModel):
+    model_config = example(
+        gone_quiet={"tier_days": {"enterprise": 21, "mid": 45, "smb": 90}},
+        usage_drop={"drop_percent": 40},
+    )
+
+    usage_drop: UsageDropUpdate = optional()
+    gone_quiet: GoneQuietUpdate = optional()
+    ticket_spike: TicketSpikeUpdate = optional()
+    ticket_escalated: TicketEscalatedUpdate = optional()
+    nps_detractor: NpsDetractorUpdate = optional()
+    payment_failed: PaymentFailedUpdate = optional()
+    renewal_approaching: RenewalApproachingUpdate = optional()
+    score_drop: ScoreDropUpdate = optional()
+    stage_overdue: StageOverdueUpdate = optional()

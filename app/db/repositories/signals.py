@@ -1,0 +1,394 @@
+"""Signals and the facts that raise them. Facts are aggregates computed in SQL for many clients
+per statement (windows from the workspace's settings in WHERE); no event reaches Python."""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Client, Contract, Event, Signal, SignalSettingsRecord, Ticket
+from app.db.repositories.paging import Page, paginate, sort_keys
+from app.domain.contracts import ContractStatus
+from app.domain.signal_settings import SignalSettings
+from app.domain.signals import SignalFacts, SignalKind, SignalStatus
+
+SIGNAL_SORTS = sort_keys({"opened_at": Signal.opened_at})
+CHUNK = 500
+"""Clients per statement: far below the bind-parameter limits of SQLite and asyncpg."""
+
+
+@dataclass(frozen=True)
+class SignalFilters:
+    kinds: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    client_id: uuid.UUID | None = None
+    owner_id: uuid.UUID | None = None
+    tier: str | None = None
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewSignal:
+    client_id: uuid.UUID
+    kind: str
+    severity: str
+    figures: dict[str, Any]
+
+
+class SignalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def _postgres(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    # Facts -------------------------------------------------------------------------------
+
+    async def facts(
+        self,
+        workspace_id: uuid.UUID,
+        client_ids: Sequence[uuid.UUID],
+        settings: SignalSettings,
+        now: datetime,
+    ) -> list[SignalFacts]:
+        """One SignalFacts per client of the workspace among `client_ids`, in id order."""
+        found: list[SignalFacts] = []
+        ids = sorted(set(client_ids))
+        for start in range(0, len(ids), CHUNK):
+            found += await self._facts(workspace_id, ids[start : start + CHUNK], settings, now)
+        return found
+
+    async def _facts(
+        self,
+        workspace_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
+        settings: SignalSettings,
+        now: datetime,
+    ) -> list[SignalFacts]:
+        clients = await self._clients(workspace_id, ids)
+        if not clients:
+            return []
+        ids = list(clients)
+        events = await self._event_counts(workspace_id, ids, settings, now)
+        nps = await self._latest_nps(workspace_id, ids, settings, now)
+        escalated = await self._open_escalations(workspace_id, ids, settings, now)
+        renewals = await self._renewals(workspace_id, ids, now)
+        held = await self._held_bands(workspace_id, ids)
+        result = []
+        for client_id, base in clients.items():
+            facts = replace(base, **events.get(client_id, {}))
+            nps_score, nps_at = nps.get(client_id, (None, None))
+            escalations, last_escalated = escalated.get(client_id, (0, None))
+            result.append(
+                replace(
+                    facts,
+                    nps_score=nps_score,
+                    nps_at=nps_at,
+                    escalated_open=escalations,
+                    last_escalated_at=last_escalated,
+                    renews_on=renewals.get(client_id),
+                    held_band=held.get(client_id),
+                )
+            )
+        return result
+
+    async def _clients(
+        self, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, SignalFacts]:
+        stmt = (
+            sa.select(
+                Client.id,
+                Client.status,
+                Client.tier,
+                Client.lifecycle_stage,
+                Client.stage_changed_at,
+                Client.last_touchpoint_at,
+                Client.acquired_at,
+                Client.created_at,
+            )
+            .where(Client.workspace_id == workspace_id, Client.id.in_(ids))
+            .order_by(Client.id)
+        )
+        return {
+            r.id: SignalFacts(
+                client_id=r.id,
+                active=r.status == "active",
+                tier=r.tier,
+                stage=r.lifecycle_stage,
+                stage_since=r.stage_changed_at,
+                last_touchpoint_at=r.last_touchpoint_at,
+                quiet_since=r.last_touchpoint_at or r.acquired_at or r.created_at,
+            )
+            for r in (await self.session.execute(stmt)).all()
+        }
+
+    async def _event_counts(
+        self,
+        workspace_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
+        settings: SignalSettings,
+        now: datetime,
+    ) -> dict[uuid.UUID, dict[str, Any]]:
+        usage, spike, pay = settings.usage_drop, settings.ticket_spike, settings.payment_failed
+        usage_split = now - timedelta(days=usage.window_days)
+        usage_start = now - timedelta(days=2 * usage.window_days)
+        spike_split = now - timedelta(days=spike.window_days)
+        spike_start = spike_split - timedelta(days=spike.baseline_days)
+        pay_start = now - timedelta(days=pay.lookback_days)
+        start = min(usage_start, spike_start, pay_start)
+        at, kind = Event.occurred_at, Event.type
+        is_usage = kind.in_(usage.event_types)
+        is_ticket = kind == "ticket_opened"
+        is_failure = sa.and_(kind == "payment_failed", at >= pay_start)
+
+        def count(*conditions: Any) -> Any:
+            return sa.func.coalesce(sa.func.sum(sa.case((sa.and_(*conditions), 1), else_=0)), 0)
+
+        stmt = (
+            sa.select(
+                Event.client_id,
+                count(is_usage, at >= usage_split).label("usage_recent"),
+                count(is_usage, at >= usage_start, at < usage_split).label("usage_previous"),
+                count(is_ticket, at >= spike_split).label("tickets_recent"),
+                count(is_ticket, at >= spike_start, at < spike_split).label("tickets_baseline"),
+                count(is_failure).label("payments_failed"),
+                sa.func.max(sa.case((is_failure, at))).label("last_payment_failed_at"),
+            )
+            .where(
+                Event.workspace_id == workspace_id,
+                Event.client_id.in_(ids),
+                at >= start,
+                at <= now,
+                kind.in_({*usage.event_types, "ticket_opened", "payment_failed"}),
+            )
+            .group_by(Event.client_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {
+            r.client_id: {
+                "usage_recent": int(r.usage_recent),
+                "usage_previous": int(r.usage_previous),
+                "tickets_recent": int(r.tickets_recent),
+                "tickets_baseline": int(r.tickets_baseline),
+                "payments_failed": int(r.payments_failed),
+                "last_payment_failed_at": r.last_payment_failed_at,
+            }
+            for r in rows
+        }
+
+    async def _latest_nps(
+        self,
+        workspace_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
+        settings: SignalSettings,
+        now: datetime,
+    ) -> dict[uuid.UUID, tuple[float | None, datetime | None]]:
+        oldest = now - timedelta(days=settings.nps_detractor.max_age_days)
+        ranked = (
+            sa.select(
+                Event.client_id,
+                Event.value,
+                Event.occurred_at,
+                sa.func.row_number()
+                .over(
+                    partition_by=Event.client_id,
+                    order_by=(Event.occurred_at.desc(), Event.id.desc()),
+                )
+                .label("rank"),
+            )
+            .where(
+                Event.workspace_id == workspace_id,
+                Event.client_id.in_(ids),
+                Event.type == "nps",
+                Event.occurred_at >= oldest,
+                Event.occurred_at <= now,
+            )
+            .subquery()
+        )
+        stmt = sa.select(ranked.c.client_id, ranked.c.value, ranked.c.occurred_at).where(
+            ranked.c.rank == 1
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {r.client_id: (r.value, r.occurred_at) for r in rows}
+
+    async def _open_escalations(
+        self,
+        workspace_id: uuid.UUID,
+        ids: Sequence[uuid.UUID],
+        settings: SignalSettings,
+        now: datetime,
+    ) -> dict[uuid.UUID, tuple[int, datetime | None]]:
+        """Tickets escalated within the lookback and not resolved since the escalation."""
+        oldest = now - timedelta(days=settings.ticket_escalated.lookback_days)
+        ticket_id = Event.properties["ticket_id"].as_string()
+        stmt = (
+            sa.select(
+                Event.client_id,
+                sa.func.count(sa.distinct(ticket_id)).label("tickets"),
+                sa.func.max(Event.occurred_at).label("last_at"),
+            )
+            .select_from(Event)
+            .outerjoin(
+                Ticket,
+                sa.and_(
+                    Ticket.workspace_id == Event.workspace_id,
+                    Ticket.client_id == Event.client_id,
+                    Ticket.ticket_id == ticket_id,
+                ),
+            )
+            .where(
+                Event.workspace_id == workspace_id,
+                Event.client_id.in_(ids),
+                Event.type == "ticket_escalated",
+                Event.occurred_at >= oldest,
+                Event.occurred_at <= now,
+                sa.or_(
+                    Ticket.last_resolved_at.is_(None),
+                    Ticket.last_resolved_at < Event.occurred_at,
+                ),
+            )
+            .group_by(Event.client_id)
+        )
+        rows = (await self.session.execute(stmt)).all()
+        return {r.client_id: (int(r.tickets), r.last_at) for r in rows}
+
+    async def _renewals(
+        self, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID], now: datetime
+    ) -> dict[uuid.UUID, Any]:
+        stmt = (
+            sa.select(Contract.client_id, sa.func.min(Contract.ends_on).label("ends_on"))
+            .where(
+                Contract.workspace_id == workspace_id,
+                Contract.client_id.in_(ids),
+                Contract.status == ContractStatus.ACTIVE.value,
+                Contract.ends_on >= now.date(),
+            )
+            .group_by(Contract.client_id)
+        )
+        return {r.client_id: r.ends_on for r in (await self.session.execute(stmt)).all()}
+
+    async def _held_bands(
+        self, workspace_id: uuid.UUID, ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, str]:
+        band = Signal.figures["band"].as_string()
+        stmt = sa.select(Signal.client_id, band.label("band")).where(
+            Signal.workspace_id == workspace_id,
+            Signal.client_id.in_(ids),
+            Signal.kind == SignalKind.SCORE_DROP.value,
+            Signal.resolved_at.is_(None),
+        )
+        return {
+            r.client_id: r.band
+            for r in (await self.session.execute(stmt)).all()
+            if r.band is not None
+        }
+
+    # Signals -----------------------------------------------------------------------------
+
+    async def unresolved(
+        self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, list[Signal]]:
+        found: dict[uuid.UUID, list[Signal]] = defaultdict(list)
+        ids = sorted(set(client_ids))
+        for start in range(0, len(ids), CHUNK):
+            stmt = (
+                sa.select(Signal)
+                .where(
+                    Signal.workspace_id == workspace_id,
+                    Signal.client_id.in_(ids[start : start + CHUNK]),
+                    Signal.resolved_at.is_(None),
+                )
+                .order_by(Signal.client_id, Signal.kind)
+            )
+            for signal in (await self.session.scalars(stmt)).all():
+                found[signal.client_id].append(signal)
+        return found
+
+    async def open(
+        self, workspace_id: uuid.UUID, signals: Sequence[NewSignal], now: datetime
+    ) -> list[Signal]:
+        """Inserts the signals; one that races an unresolved signal of the same client and kind
+        (a concurrent evaluation) is skipped. Returns the rows that were inserted."""
+        if not signals:
+            return []
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": workspace_id,
+                "client_id": s.client_id,
+                "kind": s.kind,
+                "severity": s.severity,
+                "status": SignalStatus.OPEN.value,
+                "figures": s.figures,
+                "opened_at": now,
+                "evaluated_at": now,
+            }
+            for s in signals
+        ]
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        opened: list[Signal] = []
+        for start in range(0, len(rows), CHUNK // 5):
+            stmt = (
+                insert(Signal)
+                .values(rows[start : start + CHUNK // 5])
+                .on_conflict_do_nothing(
+                    index_elements=["client_id", "kind"], index_where=Signal.resolved_at.is_(None)
+                )
+                .returning(Signal)
+            )
+            opened += list((await self.session.scalars(stmt)).all())
+        return opened
+
+    async def flush(self) -> None:
+        await self.session.flush()
+
+    async def get(self, workspace_id: uuid.UUID, signal_id: uuid.UUID) -> Signal | None:
+        stmt = sa.select(Signal).where(Signal.workspace_id == workspace_id, Signal.id == signal_id)
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def page(
+        self, workspace_id: uuid.UUID, filters: SignalFilters, *, cursor: str | None, limit: int
+    ) -> Page[Signal]:
+        stmt = sa.select(Signal).where(Signal.workspace_id == workspace_id)
+        if filters.kinds:
+            stmt = stmt.where(Signal.kind.in_(filters.kinds))
+        if filters.statuses:
+            stmt = stmt.where(Signal.status.in_(filters.statuses))
+        if filters.client_id is not None:
+            stmt = stmt.where(Signal.client_id == filters.client_id)
+        if filters.owner_id is not None or filters.tier is not None:
+            stmt = stmt.join(Client, Client.id == Signal.client_id)
+            if filters.owner_id is not None:
+                stmt = stmt.where(Client.owner_id == filters.owner_id)
+            if filters.tier is not None:
+                stmt = stmt.where(Client.tier == filters.tier)
+        if filters.opened_from is not None:
+            stmt = stmt.where(Signal.opened_at >= filters.opened_from)
+        if filters.opened_to is not None:
+            stmt = stmt.where(Signal.opened_at < filters.opened_to)
+        return await paginate(
+            self.session,
+            stmt,
+            id_column=Signal.id,
+            sort="-opened_at",
+            key=SIGNAL_SORTS["-opened_at"],
+            cursor=cursor,
+            limit=limit,
+        )
+
+    # Settings ----------------------------------------------------------------------------
+
+    async def settings(self, workspace_id: uuid.UUID) -> SignalSettingsRecord | None:
+        return await self.session.get(SignalSettingsRecord, workspace_id)
+
+    async def add_settings(self, record: SignalSettingsRecord) -> None:
+        self.session.add(record)
+        await self.session.flush()
