@@ -22,8 +22,10 @@ from app.api.rest import (
     contacts,
     contracts,
     events,
+    health,
     jobs,
     owners,
+    scorecards,
     signals,
     system,
     workspace,
@@ -31,6 +33,7 @@ from app.api.rest import (
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.workers.pipeline import start_background
+from app.workers.registry import Registry
 
 DESCRIPTION = """\
 Tenure watches every client's signals, scores their health, spots the accounts that are going
@@ -39,14 +42,19 @@ Errors are RFC 9457 `application/problem+json`.
 """
 
 
-def create_app(settings: Settings | None = None, engine: AsyncEngine | None = None) -> FastAPI:
-    """`engine` lets a caller that runs the app on other event loops pass an unpooled one."""
+def create_app(
+    settings: Settings | None = None,
+    engine: AsyncEngine | None = None,
+    registry: Registry | None = None,
+) -> FastAPI:
+    """`engine` lets a caller that runs the app on other event loops pass an unpooled one;
+    `registry` replaces the jobs its background runner knows (tests add probe jobs)."""
     settings = settings or get_settings()
     engine = engine or create_engine(settings.database_url)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        background = await start_background(settings, app.state.sessionmaker)
+        background = await start_background(settings, app.state.sessionmaker, registry)
         try:
             yield
         finally:
@@ -61,7 +69,18 @@ def create_app(settings: Settings | None = None, engine: AsyncEngine | None = No
 
     install_problem_handlers(app)
     app.include_router(system.router)
-    for module in (workspace, owners, clients, contacts, contracts, events, jobs, signals):
+    for module in (
+        workspace,
+        owners,
+        clients,
+        contacts,
+        contracts,
+        events,
+        jobs,
+        signals,
+        scorecards,
+        health,
+    ):
         app.include_router(
             module.router,
             responses=error_responses(),

@@ -24,6 +24,8 @@ from app.workers.registry import JobRun
 log = logging.getLogger("tenure.relay")
 
 RELAY_BATCH = 500
+UNROUTABLE = "no job of this version consumes this kind; waiting for one that does"
+UNROUTABLE_WAIT = timedelta(minutes=1)
 
 
 class CommitSignal:
@@ -109,7 +111,9 @@ class ArqDispatcher:
                 )
             )
             await outbox.mark_enqueued([row.id for row, _ in routed], now)
-            await outbox.reject([row.id for row in unroutable], now, "no job consumes this kind")
+            await outbox.set_aside(
+                [row.id for row in unroutable], now + UNROUTABLE_WAIT, UNROUTABLE
+            )
             await session.commit()
         metrics.RELAYED.inc(len(routed))
         return len(rows)

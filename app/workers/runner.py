@@ -13,7 +13,7 @@ from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus, schedule_key
 from app.workers.execution import JobEnvironment, execute
 from app.workers.registry import Schedule
-from app.workers.relay import Relay, run_directly
+from app.workers.relay import UNROUTABLE, UNROUTABLE_WAIT, Relay, run_directly
 
 log = logging.getLogger("tenure.runner")
 
@@ -37,8 +37,8 @@ class InProcessDispatcher:
             job = env.registry.for_kind(row.kind)
             if job is None:
                 async with env.sessionmaker() as session:
-                    await OutboxRepository(session).reject(
-                        [row.id], env.clock(), "no job consumes this kind"
+                    await OutboxRepository(session).set_aside(
+                        [row.id], env.clock() + UNROUTABLE_WAIT, UNROUTABLE
                     )
                     await session.commit()
                 continue

@@ -9,9 +9,11 @@ from arq.worker import Worker
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db.models import IdempotencyRecord
-from app.workers.registry import PURGE_IDEMPOTENCY
-from app.workers.settings import QUEUE_NAME, worker_options
+from app.db.models import IdempotencyRecord, OutboxMessage
+from app.db.repositories.outbox import NewMessage, OutboxRepository
+from app.domain.jobs import JobStatus
+from app.workers.redis import QUEUE_NAME
+from app.workers.settings import worker_options
 from tests.factories import Workspace
 
 
@@ -30,8 +32,33 @@ async def _keys(app: FastAPI) -> set[str]:
         return set((await session.scalars(sa.select(IdempotencyRecord.key))).all())
 
 
-class TestPurgeIdempotencyRecords:
-    async def test_worker_removes_only_expired_records(
+async def _outbox(app: FastAPI, kind: str, at: datetime) -> uuid.UUID:
+    async with app.state.sessionmaker() as session:
+        await OutboxRepository(session).add([NewMessage(kind=kind, payload={})], at)
+        await session.commit()
+        row_id: uuid.UUID | None = await session.scalar(
+            sa.select(OutboxMessage.id)
+            .where(OutboxMessage.kind == kind)
+            .order_by(OutboxMessage.created_at.desc())
+        )
+        assert row_id is not None
+        return row_id
+
+
+async def _run_burst(settings: Settings, redis_url: str) -> None:
+    worker = Worker(
+        **{**worker_options(settings, redis_url), "cron_jobs": None},
+        burst=True,
+        handle_signals=False,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+
+
+class TestPurgeExpiredRecords:
+    async def test_worker_removes_expired_keys_and_old_succeeded_jobs_only(
         self,
         app: FastAPI,
         settings: Settings,
@@ -43,18 +70,25 @@ class TestPurgeIdempotencyRecords:
         now = datetime.now(UTC)
         await _record(app, key_id, "old", now - timedelta(minutes=1))
         await _record(app, key_id, "fresh", now + timedelta(hours=23))
+        old_job = await _outbox(app, "cadences.tick", now - timedelta(days=30))
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id == old_job)
+                .values(status=JobStatus.SUCCEEDED.value, finished_at=now - timedelta(days=30))
+            )
+            await session.commit()
+        purge = await _outbox(app, "maintenance.purge", now)
 
-        job = await arq_pool.enqueue_job(PURGE_IDEMPOTENCY.name, _queue_name=QUEUE_NAME)
+        job = await arq_pool.enqueue_job("maintenance.purge", str(purge), _queue_name=QUEUE_NAME)
         assert job is not None
-        worker = Worker(
-            **{**worker_options(settings, redis_url), "cron_jobs": None},
-            burst=True,
-            handle_signals=False,
-        )
-        try:
-            await worker.main()
-        finally:
-            await worker.close()
+        await _run_burst(settings, redis_url)
 
-        assert await job.result(timeout=5) == 1
+        assert await job.result(timeout=5) == "succeeded"
         assert await _keys(app) == {"fresh"}
+        async with app.state.sessionmaker() as session:
+            remaining = {
+                row.id: row.status for row in await session.scalars(sa.select(OutboxMessage))
+            }
+        assert old_job not in remaining
+        assert remaining[purge] == JobStatus.SUCCEEDED.value

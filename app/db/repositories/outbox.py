@@ -120,13 +120,14 @@ class OutboxRepository:
                 .values(status=JobStatus.ENQUEUED.value, enqueued_at=now)
             )
 
-    async def reject(self, ids: list[uuid.UUID], now: datetime, error: str) -> None:
-        """Rows no job consumes fail at once, visibly, instead of waiting forever."""
+    async def set_aside(self, ids: list[uuid.UUID], until: datetime, error: str) -> None:
+        """Rows no job of this process consumes (during a rolling deploy, a newer kind) wait,
+        with the reason visible, for a process that knows them."""
         if ids:
             await self.session.execute(
                 sa.update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids))
-                .values(status=JobStatus.FAILED.value, finished_at=now, last_error=error)
+                .values(available_at=until, last_error=error)
             )
 
     async def claim_for_run(

@@ -1,0 +1,87 @@
+"""Probe jobs for the pipeline's fault tests: a visible, non-idempotent effect (a counter on a
+client) so a job applied twice shows, plus knobs to sleep, fail, or fail for good."""
+
+import asyncio
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from app.db.models import Client
+from app.domain.jobs import Cadence, RetryPolicy, Timetable
+from app.workers.registry import (
+    Job,
+    JobRun,
+    PermanentJobError,
+    Registry,
+    TransientJobError,
+    default_registry,
+)
+
+PROBE_KIND = "probe.count"
+PROBE_TIMEOUT_SECONDS = 3.0
+PROBE_MAX_ATTEMPTS = 4
+
+
+async def count_run(run: JobRun) -> dict[str, Any]:
+    """Adds 1 to the client's `probe_runs` in the job's transaction and, as the payload asks,
+    sleeps (once: `sleep_marker` is a file the first sleeper creates) before or after that
+    write, or fails. A run killed while sleeping after the write has flushed its effect but
+    not committed it."""
+    payload = run.payload
+    if payload.get("sleep_at") == "before":
+        await _sleep_once(payload)
+    client_id = uuid.UUID(payload["client_id"])
+    attributes = await run.session.scalar(
+        sa.select(Client.attributes).where(Client.id == client_id)
+    )
+    assert attributes is not None
+    runs = int(attributes.get("probe_runs", 0)) + 1
+    await run.session.execute(
+        sa.update(Client)
+        .where(Client.id == client_id)
+        .values(attributes={**attributes, "probe_runs": runs})
+    )
+    await run.session.flush()
+    if payload.get("sleep_at") == "after":
+        await _sleep_once(payload)
+    if payload.get("permanent"):
+        raise PermanentJobError("the probe refuses for good")
+    if payload.get("always_fail") or run.attempt <= int(payload.get("fail_attempts", 0)):
+        raise TransientJobError(f"probe failure on attempt {run.attempt}")
+    return {"runs": runs}
+
+
+async def _sleep_once(payload: dict[str, Any]) -> None:
+    if await asyncio.to_thread(_claim_marker, Path(payload["sleep_marker"])):
+        await asyncio.sleep(float(payload["sleep_seconds"]))
+
+
+def _claim_marker(marker: Path) -> bool:
+    """True for the first caller only, across processes."""
+    try:
+        marker.touch(exist_ok=False)
+    except FileExistsError:
+        return False
+    return True
+
+
+PROBE = Job(
+    PROBE_KIND,
+    count_run,
+    timeout_seconds=PROBE_TIMEOUT_SECONDS,
+    retry=RetryPolicy(max_attempts=PROBE_MAX_ATTEMPTS, base_seconds=0.05, cap_seconds=0.2),
+)
+FAST_SWEEP = Timetable(Cadence.SECONDS, every=2)
+
+
+def probe_registry() -> Registry:
+    """The real registry plus the probe, with the sweeper every 2 s so faults heal quickly."""
+    base = default_registry()
+    schedules = [
+        replace(s, timetable=FAST_SWEEP) if s.job.name == "outbox.sweep" else s
+        for s in base.schedules
+    ]
+    return Registry([*base.jobs.values(), PROBE], schedules)
