@@ -3,7 +3,9 @@
 from typing import Any
 
 from app.domain.scorecards import (
+    DEFAULT_BANDS,
     DEFAULT_MIN_DELTA,
+    ENGAGEMENT,
     Band,
     BreakpointScale,
     CategoricalScale,
@@ -55,21 +57,26 @@ def from_document(name: str, document: dict[str, Any]) -> Scorecard:
     return Scorecard(
         name=name,
         measures=tuple(_measure(m) for m in document["measures"]),
-        bands=tuple(Band(b["name"], float(b["minimum"])) for b in document["bands"]),
+        bands=DEFAULT_BANDS
+        if document.get("bands") is None
+        else tuple(Band(b["name"], float(b["minimum"])) for b in document["bands"]),
         min_delta=float(document.get("min_delta", DEFAULT_MIN_DELTA)),
     )
 
 
 def _measure(doc: dict[str, Any]) -> Measure:
-    missing = doc.get("missing") or {"policy": MissingKind.EXCLUDE.value}
+    missing = doc.get("missing") or {}
     return Measure(
         key=doc["key"],
         label=doc.get("label") or doc["key"],
         kind=MeasureKind(doc["kind"]),
         scale=_scale(doc["scale"]),
         weight=float(doc["weight"]),
-        group=doc["group"],
-        missing=MissingPolicy(MissingKind(missing["policy"]), float(missing.get("points", 0))),
+        group=doc.get("group") or ENGAGEMENT,
+        missing=MissingPolicy(
+            MissingKind(missing.get("policy") or MissingKind.EXCLUDE.value),
+            float(missing.get("points") or 0),
+        ),
         events=tuple(doc.get("events") or ()),
         window_days=doc.get("window_days"),
         max_age_days=doc.get("max_age_days"),
@@ -81,5 +88,5 @@ def _measure(doc: dict[str, Any]) -> Measure:
 def _scale(doc: dict[str, Any]) -> Scale:
     if "categories" in doc:
         categories = {str(k): float(v) for k, v in doc["categories"].items()}
-        return CategoricalScale(categories, float(doc.get("default", 0)))
+        return CategoricalScale(categories, float(doc.get("default") or 0))
     return BreakpointScale(tuple((float(raw), float(points)) for raw, points in doc["breakpoints"]))

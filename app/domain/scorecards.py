@@ -309,7 +309,7 @@ DEFAULT_SCORECARD = Scorecard(
             "tier",
             "tier",
             MeasureKind.ATTRIBUTE,
-            CategoricalScale({"enterprise": 100, "growth": 75, "starter": 50}, default=30),
+            CategoricalScale({"enterprise": 100, "mid": 75, "smb": 50}, default=30),
             weight=5,
             group=FIT,
             attribute="tier",

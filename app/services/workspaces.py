@@ -19,6 +19,7 @@ from app.domain.workspaces import (
     validate_vocabulary,
 )
 from app.errors import Conflict, NotFound, Unauthenticated
+from app.services.scorecards import ensure_default as ensure_default_scorecard
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -37,6 +38,7 @@ async def create_workspace(session: AsyncSession, name: str) -> tuple[Workspace,
         lifecycle_stages=list(DEFAULT_LIFECYCLE_STAGES),
     )
     await WorkspaceRepository(session).add(workspace)
+    await ensure_default_scorecard(session, workspace.id, workspace.created_at)
     issued = await _issue_key(session, workspace.id, "initial admin key", [Scope.ADMIN])
     await session.commit()
     return workspace, issued

@@ -83,6 +83,33 @@ VALID_BODIES: dict[str, BodyMaker] = {
     },
     "updateContract": lambda ids: {"amount": "1.50"},
     "ingestEvents": lambda ids: {"events": [login_event(ids["client_id"])]},
+    "createScorecard": lambda ids: {
+        "name": f"Scorecard {_suffix()}",
+        "tiers": ["smb"],
+        "measures": [
+            {
+                "key": "logins",
+                "kind": "count",
+                "weight": 1,
+                "events": ["login"],
+                "window_days": 30,
+                "scale": {"breakpoints": [[0, 0], [20, 100]]},
+            }
+        ],
+    },
+    "updateScorecard": lambda ids: {"name": "Renamed scorecard", "min_delta": 2},
+    "previewScorecard": lambda ids: {"min_delta": 2},
+    "backfillScorecard": lambda ids: {
+        "from": (datetime.now(UTC) - timedelta(days=3)).isoformat(),
+        "to": an_hour_ago(),
+        "step_days": 1,
+    },
+    "overrideClientHealth": lambda ids: {
+        "band": "at_risk",
+        "reason": "champion left",
+        "author": "jane@example.com",
+        "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
+    },
 }
 
 ADMIN_OPERATIONS = frozenset(

@@ -22,6 +22,7 @@ from tests.factories import (
     create_owner,
     create_workspace,
 )
+from tests.health_support import create_scorecard
 
 PROBLEM = "application/problem+json"
 UPSERT = "upsertClientByExternalId"
@@ -37,6 +38,7 @@ ID_FILTERS = [
     ("listClients", "owner_id"),
     ("listContracts", "client_id"),
     ("listEvents", "client_id"),
+    ("listHealth", "owner_id"),
 ]
 
 
@@ -136,6 +138,9 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         headers={"Authorization": f"Bearer {workspace.admin_key}"},
     ) as api:
         ids, values = await _populate(api, label, amount)
+        scorecard = await create_scorecard(api, name=f"{label} scorecard", tiers=["mid"])
+        ids["scorecard_id"] = scorecard["id"]
+        values |= {scorecard["id"], scorecard["name"]}
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
 
 
@@ -205,6 +210,12 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         "/v1/clients",
         "/v1/contracts",
         "/v1/events",
+        f"/v1/scorecards/{ids['scorecard_id']}",
+        f"/v1/scorecards/{ids['scorecard_id']}/versions",
+        "/v1/scorecards",
+        f"/v1/clients/{ids['client_id']}/health/history",
+        f"/v1/clients/{ids['client_id']}/health/overrides",
+        "/v1/health",
     ]
     state: dict[str, Any] = {}
     for path in reads:

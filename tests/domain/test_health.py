@@ -389,7 +389,7 @@ class TestDefaultScorecard:
                 "latest_nps": None,  # too old or never asked: excluded
                 "outreach_replies": 0,  # 20
                 "mrr": 300,  # 300/500 of 40: 24
-                "tier": "starter",  # 50
+                "tier": "smb",  # 50
             },
         )
         weighted = 25 * 12.5 + 20 * 16 + 10 * 40 / 3 + 10 * 80 / 3 + 10 * 20 + 10 * 24 + 5 * 50

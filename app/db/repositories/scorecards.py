@@ -1,0 +1,97 @@
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Scorecard, ScorecardVersion
+from app.db.repositories.paging import Page, paginate, sort_keys
+
+SCORECARD_SORTS = sort_keys({"created_at": Scorecard.created_at, "name": Scorecard.name})
+
+
+class ScorecardRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, scorecard: Scorecard, version: ScorecardVersion) -> Scorecard:
+        self.session.add(scorecard)
+        await self.session.flush()
+        self.session.add(version)
+        await self.session.flush()
+        return scorecard
+
+    async def add_version(self, version: ScorecardVersion) -> None:
+        self.session.add(version)
+        await self.session.flush()
+
+    async def get(
+        self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, *, for_update: bool = False
+    ) -> Scorecard | None:
+        stmt = sa.select(Scorecard).where(
+            Scorecard.workspace_id == workspace_id,
+            Scorecard.id == scorecard_id,
+            Scorecard.archived_at.is_(None),
+        )
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def active(self, workspace_id: uuid.UUID) -> list[tuple[Scorecard, ScorecardVersion]]:
+        """Every live scorecard with its current version, oldest first."""
+        stmt = (
+            sa.select(Scorecard, ScorecardVersion)
+            .join(
+                ScorecardVersion,
+                sa.and_(
+                    ScorecardVersion.scorecard_id == Scorecard.id,
+                    ScorecardVersion.version == Scorecard.current_version,
+                ),
+            )
+            .where(Scorecard.workspace_id == workspace_id, Scorecard.archived_at.is_(None))
+            .order_by(Scorecard.created_at, Scorecard.id)
+        )
+        return [(s, v) for s, v in (await self.session.execute(stmt)).all()]
+
+    async def any_exists(self, workspace_id: uuid.UUID) -> bool:
+        """Archived ones count: a workspace that once had scorecards made its own choices."""
+        stmt = sa.select(Scorecard.id).where(Scorecard.workspace_id == workspace_id).limit(1)
+        return (await self.session.scalar(stmt)) is not None
+
+    async def version(
+        self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, version: int
+    ) -> ScorecardVersion | None:
+        stmt = sa.select(ScorecardVersion).where(
+            ScorecardVersion.workspace_id == workspace_id,
+            ScorecardVersion.scorecard_id == scorecard_id,
+            ScorecardVersion.version == version,
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def versions(
+        self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID
+    ) -> list[ScorecardVersion]:
+        stmt = (
+            sa.select(ScorecardVersion)
+            .where(
+                ScorecardVersion.workspace_id == workspace_id,
+                ScorecardVersion.scorecard_id == scorecard_id,
+            )
+            .order_by(ScorecardVersion.version.desc())
+        )
+        return list((await self.session.scalars(stmt)).all())
+
+    async def page(
+        self, workspace_id: uuid.UUID, *, sort: str, cursor: str | None, limit: int
+    ) -> Page[Scorecard]:
+        stmt = sa.select(Scorecard).where(
+            Scorecard.workspace_id == workspace_id, Scorecard.archived_at.is_(None)
+        )
+        return await paginate(
+            self.session,
+            stmt,
+            id_column=Scorecard.id,
+            sort=sort,
+            key=SCORECARD_SORTS[sort],
+            cursor=cursor,
+            limit=limit,
+        )

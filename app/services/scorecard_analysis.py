@@ -1,0 +1,234 @@
+"""A scorecard against the portfolio: what a draft would change, its past, how it predicted.
+
+Preview and backtest store nothing. Backfill writes `source=backfill` snapshots for past
+moments with the current version, by the same rule as live evaluation; a re-run over the same
+range replaces its own rows. The past is read from every event stored now that occurred by
+then (backfill exists to give a new scorecard a history, so later-recorded events count);
+client fields (tier, attributes) are today's, and MRR comes from the contracts live that day.
+"""
+
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.repositories.health import ClientRef, HealthRepository
+from app.db.repositories.health_aggregates import AsOf
+from app.domain import backtest as rules
+from app.domain.api_keys import Principal
+from app.domain.health import StoredScore, should_store
+from app.domain.scorecard_documents import to_document
+from app.errors import InvalidInput, NotFound
+from app.services.health import BATCH_SIZE, score_clients, snapshot_row, stored_score
+from app.services.scorecards import Assignment, LiveScorecard, assignment, check_definition
+
+MAX_LISTED_CHANGES = 100
+MAX_BACKFILL_EVALUATIONS = 250_000
+"""Moments x clients one backfill request may score; beyond it the request is refused."""
+
+
+@dataclass(frozen=True)
+class BandChange:
+    client_id: uuid.UUID
+    client_name: str
+    current_score: float | None
+    current_band: str
+    draft_score: float | None
+    draft_band: str
+
+
+@dataclass(frozen=True)
+class Preview:
+    clients: int
+    current: dict[str, int]
+    draft: dict[str, int]
+    changed_count: int
+    changed: list[BandChange]
+
+
+@dataclass(frozen=True)
+class Backfill:
+    steps: int
+    clients: int
+    evaluated: int
+    written: int
+
+
+@dataclass(frozen=True)
+class Backtest:
+    at: datetime
+    horizon_days: int
+    clients: int
+    churned: int
+    bands: list[rules.BandOutcome]
+    auc: float | None
+
+
+async def _target(
+    session: AsyncSession, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, now: datetime
+) -> tuple[Assignment, LiveScorecard, list[ClientRef]]:
+    """The scorecard and the clients it scores by the precedence."""
+    cards = await assignment(session, workspace_id, now)
+    card = cards.by_id(scorecard_id)
+    if card is None:
+        raise NotFound("scorecard not found")
+    repo = HealthRepository(session)
+    refs: list[ClientRef] = []
+    after = None
+    while batch := await repo.client_batch(workspace_id, after, BATCH_SIZE):
+        refs += [r for r in batch if (c := cards.for_tier(r.tier)) and c.id == card.id]
+        after = batch[-1].id
+    return cards, card, refs
+
+
+def _batches(refs: list[ClientRef]) -> Iterable[list[ClientRef]]:
+    for start in range(0, len(refs), BATCH_SIZE):
+        yield refs[start : start + BATCH_SIZE]
+
+
+async def preview(
+    session: AsyncSession,
+    principal: Principal,
+    scorecard_id: uuid.UUID,
+    draft: dict[str, Any],
+    now: datetime,
+) -> Preview:
+    workspace_id = principal.workspace_id
+    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    await session.commit()  # the default scorecard, if it was just created; nothing else
+    draft_card = check_definition(card.card.name, {**to_document(card.card), **draft})
+    trial = replace(card, version=card.version + 1, card=draft_card)
+    as_of = AsOf(now, known_by=now)
+    current_bands: Counter[str] = Counter()
+    draft_bands: Counter[str] = Counter()
+    changed: list[tuple[uuid.UUID, Any, Any]] = []
+    for batch in _batches(refs):
+        before = await score_clients(session, workspace_id, batch, cards, as_of, only=card)
+        after = await score_clients(session, workspace_id, batch, cards, as_of, only=trial)
+        for old, new in zip(before, after, strict=True):
+            current_bands[old.health.band] += 1
+            draft_bands[new.health.band] += 1
+            if old.health.band != new.health.band:
+                changed.append((old.client_id, old.health, new.health))
+    listed = changed[:MAX_LISTED_CHANGES]
+    names = await HealthRepository(session).names(workspace_id, [c for c, _, _ in listed])
+    return Preview(
+        clients=len(refs),
+        current={b.name: current_bands[b.name] for b in card.card.bands} | dict(current_bands),
+        draft={b.name: draft_bands[b.name] for b in draft_card.bands} | dict(draft_bands),
+        changed_count=len(changed),
+        changed=[
+            BandChange(c, names.get(c, ""), old.score, old.band, new.score, new.band)
+            for c, old, new in listed
+        ],
+    )
+
+
+async def backfill(
+    session: AsyncSession,
+    principal: Principal,
+    scorecard_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+    step_days: int,
+    now: datetime,
+    max_evaluations: int = MAX_BACKFILL_EVALUATIONS,
+) -> Backfill:
+    workspace_id = principal.workspace_id
+    if start > end:
+        raise _invalid("from", "must not be after to")
+    if end > now:
+        raise _invalid("to", "must not be in the future")
+    step = timedelta(days=step_days)
+    moments = []
+    moment = start
+    while moment <= end:
+        moments.append(moment)
+        moment += step
+    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    if len(moments) * len(refs) > max_evaluations:
+        raise _invalid(
+            "step_days",
+            f"{len(moments)} moments x {len(refs)} clients exceeds {max_evaluations} "
+            "evaluations; use a shorter range or a longer step",
+        )
+    repo = HealthRepository(session)
+    await repo.delete_backfill(workspace_id, card.id, start, end)
+    evaluated = written = 0
+    for batch in _batches(refs):
+        before = await repo.before(workspace_id, [r.id for r in batch], start)
+        previous: dict[uuid.UUID, StoredScore] = {c: stored_score(r) for c, r in before.items()}
+        rows = []
+        for at in moments:
+            existing = [r for r in batch if r.acquired_at is None or r.acquired_at <= at]
+            scored = await score_clients(
+                session, workspace_id, existing, cards, AsOf(at), previous, only=card
+            )
+            evaluated += len(scored)
+            for s in scored:
+                if should_store(previous.get(s.client_id), s.health, card.card.min_delta, card.key):
+                    row = snapshot_row(workspace_id, s, at, "backfill", now)
+                    rows.append(row)
+                    previous[s.client_id] = StoredScore(
+                        s.health.score, s.health.band, card.key, s.health
+                    )
+        await repo.insert_history(rows)
+        written += len(rows)
+    await repo.relabel_latest(workspace_id)
+    await session.commit()
+    return Backfill(len(moments), len(refs), evaluated, written)
+
+
+async def backtest(
+    session: AsyncSession,
+    principal: Principal,
+    scorecard_id: uuid.UUID,
+    at: datetime | None,
+    horizon_days: int,
+    now: datetime,
+) -> Backtest:
+    """Scores as of `at` against who churned within the following `horizon_days`."""
+    workspace_id = principal.workspace_id
+    horizon = timedelta(days=horizon_days)
+    at = at or now - horizon
+    if at > now:
+        raise _invalid("at", "must not be in the future", where="query")
+    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    await session.commit()
+    alive = [
+        r
+        for r in refs
+        if (r.acquired_at is None or r.acquired_at <= at)
+        and (r.churned_at is None or r.churned_at > at)
+    ]
+    churned_at = {r.id: r.churned_at for r in alive}
+    outcomes = []
+    for batch in _batches(alive):
+        for s in await score_clients(session, workspace_id, batch, cards, AsOf(at), only=card):
+            if s.health.score is None:
+                continue
+            ended = churned_at[s.client_id]
+            outcomes.append(
+                rules.Outcome(
+                    s.health.score, s.health.band, ended is not None and ended <= at + horizon
+                )
+            )
+    return Backtest(
+        at=at,
+        horizon_days=horizon_days,
+        clients=len(outcomes),
+        churned=sum(1 for o in outcomes if o.churned),
+        bands=rules.by_band(outcomes, [b.name for b in card.card.bands]),
+        auc=rules.roc_auc(outcomes),
+    )
+
+
+def _invalid(field: str, message: str, where: str = "body") -> InvalidInput:
+    return InvalidInput(
+        f"{field} {message}",
+        errors=[{"loc": [where, field], "msg": message, "type": "value_error"}],
+    )
