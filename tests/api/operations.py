@@ -110,6 +110,8 @@ VALID_BODIES: dict[str, BodyMaker] = {
         "author": "jane@example.com",
         "expires_at": (datetime.now(UTC) + timedelta(days=30)).isoformat(),
     },
+    "acknowledgeSignal": lambda ids: {"owner_id": ids["owner_id"], "note": "on it"},
+    "updateSignalSettings": lambda ids: {"gone_quiet": {"days": 40}},
 }
 
 ADMIN_OPERATIONS = frozenset(

@@ -23,6 +23,7 @@ from tests.factories import (
     create_workspace,
 )
 from tests.health_support import create_scorecard
+from tests.signals_support import open_score_drop
 
 PROBLEM = "application/problem+json"
 UPSERT = "upsertClientByExternalId"
@@ -33,12 +34,14 @@ WRITE_LOOKUPS = [op for op in LOOKUPS if op.method != "GET"]
 NESTED_LOOKUPS = [op for op in LOOKUPS if len(op.path_params) > 1]
 LISTS = [op for op in OPERATIONS if op.method == "GET" and not op.path_params]
 CATALOGUES = {"listEventTypes"}  # the same for every workspace: no rows of its own
-ROW_LISTS = [op for op in LISTS if op.operation_id not in CATALOGUES]
+SETTINGS = {"getSignalSettings"}  # one object per workspace with nothing that names it
+ROW_LISTS = [op for op in LISTS if op.operation_id not in CATALOGUES | SETTINGS]
 ID_FILTERS = [
     ("listClients", "owner_id"),
     ("listContracts", "client_id"),
     ("listEvents", "client_id"),
     ("listHealth", "owner_id"),
+    ("listSignals", "owner_id"),
 ]
 
 
@@ -141,6 +144,8 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         scorecard = await create_scorecard(api, name=f"{label} scorecard", tiers=["mid"])
         ids["scorecard_id"] = scorecard["id"]
         values |= {scorecard["id"], scorecard["name"]}
+        ids["signal_id"] = await open_score_drop(app, workspace.id, ids["client_id"])
+        values.add(ids["signal_id"])
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
 
 
@@ -216,6 +221,10 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/clients/{ids['client_id']}/health/history",
         f"/v1/clients/{ids['client_id']}/health/overrides",
         "/v1/health",
+        f"/v1/signals/{ids['signal_id']}",
+        f"/v1/clients/{ids['client_id']}/signals",
+        "/v1/signals",
+        "/v1/signal-settings",
     ]
     state: dict[str, Any] = {}
     for path in reads:
@@ -404,6 +413,12 @@ FOREIGN_REFERENCES: list[tuple[str, str, Callable[[Ids], dict[str, Any]], str]] 
     ("PATCH", "/v1/clients/{client_id}", lambda ids: {"owner_id": ids["owner_id"]}, "owner_id"),
     ("PUT", "/v1/clients/by-external-id/bravo-crm-2", _client_with_owner, "owner_id"),
     ("POST", "/v1/contracts", _contract_for, "client_id"),
+    (
+        "POST",
+        "/v1/signals/{signal_id}/acknowledge",
+        lambda ids: {"owner_id": ids["owner_id"]},
+        "owner_id",
+    ),
 ]
 
 

@@ -134,7 +134,8 @@ class TestDedupe:
     ) -> None:
         await open_score_drop(app, workspace.id, client["id"])
         await evaluate(app, workspace.id, [client["id"]], trends={client["id"]: STEADY})
-        await evaluate(app, workspace.id, [client["id"]], trends={client["id"]: FALL})
+        later = T + timedelta(days=1)
+        await evaluate(app, workspace.id, [client["id"]], now=later, trends={client["id"]: FALL})
         assert [s.status for s in await stored_signals(app)] == ["resolved", "open"]
 
 
