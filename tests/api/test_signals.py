@@ -310,6 +310,8 @@ class TestSettings:
             ({"renewal_approaching": {"high_days": 75}}, ["body", "renewal_approaching"]),
             ({"nps_detractor": {"max_score": 11}}, ["body", "nps_detractor", "max_score"]),
             ({"churn_risk": {}}, ["body", "churn_risk"]),
+            ({"score_drop": {"enabled": 0}}, ["body", "score_drop", "enabled"]),
+            ({"gone_quiet": {"days": "30"}}, ["body", "gone_quiet", "days"]),
         ],
     )
     async def test_invalid_settings_are_422_naming_the_field(

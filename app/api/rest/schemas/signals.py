@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
@@ -83,6 +83,12 @@ class SignalAcknowledge(InputModel):
 # Settings: one read model and one partial-update model per rule.
 
 
+class RuleUpdate(InputModel):
+    """Strict: `0` is not `false` and `"7"` is not 7, as the schema says."""
+
+    model_config = ConfigDict(strict=True)
+
+
 class UsageDropSettings(BaseModel):
     enabled: bool
     event_types: list[str] = Field(description="The events that count as usage.")
@@ -92,7 +98,7 @@ class UsageDropSettings(BaseModel):
     min_baseline: int = Field(description="Events the earlier period needs for a signal.")
 
 
-class UsageDropUpdate(InputModel):
+class UsageDropUpdate(RuleUpdate):
     enabled: bool = optional()
     event_types: Annotated[list[EventTypeName], Field(min_length=1, max_length=20)] = optional()
     window_days: Days = optional()
@@ -107,7 +113,7 @@ class GoneQuietSettings(BaseModel):
     tier_days: dict[str, int] = Field(description="Days per tier.")
 
 
-class GoneQuietUpdate(InputModel):
+class GoneQuietUpdate(RuleUpdate):
     enabled: bool = optional()
     days: Days = optional()
     tier_days: DayMap = optional("Replaces the whole map.")
@@ -121,7 +127,7 @@ class TicketSpikeSettings(BaseModel):
     multiplier: float = Field(description="How many times the usual rate makes a spike.")
 
 
-class TicketSpikeUpdate(InputModel):
+class TicketSpikeUpdate(RuleUpdate):
     enabled: bool = optional()
     window_days: Days = optional()
     min_tickets: Count = optional()
@@ -134,7 +140,7 @@ class TicketEscalatedSettings(BaseModel):
     lookback_days: int
 
 
-class TicketEscalatedUpdate(InputModel):
+class TicketEscalatedUpdate(RuleUpdate):
     enabled: bool = optional()
     lookback_days: Days = optional()
 
@@ -146,7 +152,7 @@ class NpsDetractorSettings(BaseModel):
     max_age_days: int
 
 
-class NpsDetractorUpdate(InputModel):
+class NpsDetractorUpdate(RuleUpdate):
     enabled: bool = optional()
     max_score: Annotated[int, Field(ge=0, le=10)] = optional()
     high_max_score: Annotated[int, Field(ge=0, le=10)] = optional()
@@ -159,7 +165,7 @@ class PaymentFailedSettings(BaseModel):
     high_failures: int
 
 
-class PaymentFailedUpdate(InputModel):
+class PaymentFailedUpdate(RuleUpdate):
     enabled: bool = optional()
     lookback_days: Days = optional()
     high_failures: Count = optional()
@@ -172,7 +178,7 @@ class RenewalApproachingSettings(BaseModel):
     high_days: int
 
 
-class RenewalApproachingUpdate(InputModel):
+class RenewalApproachingUpdate(RuleUpdate):
     enabled: bool = optional()
     low_days: Days = optional()
     medium_days: Days = optional()
@@ -186,7 +192,7 @@ class ScoreDropSettings(BaseModel):
     on_band_worsened: bool
 
 
-class ScoreDropUpdate(InputModel):
+class ScoreDropUpdate(RuleUpdate):
     enabled: bool = optional()
     points: Points = optional()
     high_points: Points = optional()
@@ -200,7 +206,7 @@ class StageOverdueSettings(BaseModel):
     )
 
 
-class StageOverdueUpdate(InputModel):
+class StageOverdueUpdate(RuleUpdate):
     enabled: bool = optional()
     stage_days: DayMap = optional("Replaces the whole map.")
 
