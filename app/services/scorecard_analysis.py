@@ -27,6 +27,7 @@ from app.services.health import BATCH_SIZE, score_clients, snapshot_row, stored_
 from app.services.scorecards import Assignment, LiveScorecard, assignment, check_definition
 
 MAX_LISTED_CHANGES = 100
+MAX_BACKFILL_STEPS = 1_000
 MAX_BACKFILL_EVALUATIONS = 250_000
 """Moments x clients one backfill request may score; beyond it the request is refused."""
 
@@ -136,7 +137,6 @@ async def backfill(
     end: datetime,
     step_days: int,
     now: datetime,
-    max_evaluations: int = MAX_BACKFILL_EVALUATIONS,
 ) -> Backfill:
     workspace_id = principal.workspace_id
     if start > end:
@@ -144,12 +144,14 @@ async def backfill(
     if end > now:
         raise _invalid("to", "must not be in the future")
     step = timedelta(days=step_days)
-    moments = []
-    moment = start
-    while moment <= end:
-        moments.append(moment)
-        moment += step
+    steps = (end - start) // step + 1
+    if steps > MAX_BACKFILL_STEPS:
+        raise _invalid(
+            "step_days", f"{steps} moments exceed {MAX_BACKFILL_STEPS}; use a longer step"
+        )
+    moments = [start + i * step for i in range(steps)]
     cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    max_evaluations = MAX_BACKFILL_EVALUATIONS
     if len(moments) * len(refs) > max_evaluations:
         raise _invalid(
             "step_days",
