@@ -1,0 +1,151 @@
+"""The health jobs: evaluate the clients an event touched, rescore every portfolio."""
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.db.models import HealthScore
+from app.main import create_app
+from app.workers import health as jobs
+from app.workers.registry import JobRun, PermanentJobError
+from tests.factories import Workspace, create_client, create_workspace
+from tests.workers.conftest import wait_until
+
+NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
+
+
+def run(
+    session: Any, workspace_id: uuid.UUID | None, payload: dict[str, Any], now: datetime = NOW
+) -> JobRun:
+    return JobRun(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        kind="clients.changed",
+        payload=payload,
+        attempt=1,
+        now=now,
+        session=session,
+        settings=Settings(),
+    )
+
+
+async def stored(app: FastAPI) -> list[HealthScore]:
+    async with app.state.sessionmaker() as session:
+        return list((await session.scalars(sa.select(HealthScore))).all())
+
+
+class TestEvaluateClients:
+    async def test_stores_the_scores_with_the_run(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        client = await create_client(api, tier="mid")
+        async with app.state.sessionmaker() as session:
+            result = await jobs.evaluate_clients(
+                run(session, workspace.id, {"client_ids": [client["id"]]})
+            )
+            assert await stored(app) == []  # flushed, not committed: the run commits
+            await session.commit()
+        assert result == {"clients": 1, "stored": 1}
+        (score,) = await stored(app)
+        assert (str(score.client_id), score.computed_at, score.latest) == (client["id"], NOW, True)
+
+    async def test_running_twice_stores_nothing_more(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        client = await create_client(api)
+        for _ in range(2):
+            async with app.state.sessionmaker() as session:
+                await jobs.evaluate_clients(
+                    run(session, workspace.id, {"client_ids": [client["id"]]})
+                )
+                await session.commit()
+        assert len(await stored(app)) == 1
+
+    async def test_a_client_of_another_workspace_is_ignored(
+        self, app: FastAPI, api: httpx.AsyncClient
+    ) -> None:
+        client = await create_client(api)
+        other = await create_workspace(app, "Other")
+        async with app.state.sessionmaker() as session:
+            result = await jobs.evaluate_clients(
+                run(session, other.id, {"client_ids": [client["id"]]})
+            )
+        assert result == {"clients": 0, "stored": 0}
+
+    @pytest.mark.parametrize("payload", [{}, {"client_ids": "x"}, {"client_ids": ["not-an-id"]}])
+    async def test_a_bad_payload_fails_for_good(
+        self, app: FastAPI, workspace: Workspace, payload: dict[str, Any]
+    ) -> None:
+        async with app.state.sessionmaker() as session:
+            with pytest.raises(PermanentJobError):
+                await jobs.evaluate_clients(run(session, workspace.id, payload))
+
+
+class TestRescorePortfolio:
+    async def test_scores_every_client_of_every_workspace(
+        self, app: FastAPI, api: httpx.AsyncClient
+    ) -> None:
+        other = await create_workspace(app, "Other")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://tenure.test",
+            headers={"Authorization": f"Bearer {other.admin_key}"},
+        ) as other_api:
+            for _ in range(3):
+                await create_client(other_api)
+        for _ in range(2):
+            await create_client(api)
+        async with app.state.sessionmaker() as session:
+            result = await jobs.rescore_portfolio(run(session, None, {}))
+            await session.commit()
+        assert result["clients"] == 5
+        assert len(await stored(app)) == 5
+
+
+@pytest.fixture
+async def embedded(database_url: str, app: FastAPI) -> AsyncIterator[FastAPI]:
+    """An app whose lifespan runs the embedded runner with the real jobs."""
+    settings = Settings(database_url=database_url, redis_url=None, relay_poll_seconds=0.2)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+class TestFromEventToScore:
+    async def test_a_new_event_is_scored_within_two_seconds(
+        self, embedded: FastAPI, workspace: Workspace
+    ) -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=embedded),
+            base_url="http://tenure.test",
+            headers={"Authorization": f"Bearer {workspace.admin_key}"},
+        ) as api:
+            client = await create_client(api)
+            url = f"/v1/clients/{client['id']}/health/history"
+            await wait_until(
+                lambda: _has_history(api, url, 1), seconds=10
+            )  # the client's creation is a change too
+            started = time.monotonic()
+            occurred = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
+            touch = {
+                "client_id": client["id"],
+                "type": "touchpoint",
+                "occurred_at": occurred,
+                "properties": {"channel": "call"},
+            }
+            response = await api.post("/v1/events", json={"events": [touch]})
+            assert response.status_code == 200, response.text
+            await wait_until(lambda: _has_history(api, url, 2), seconds=5)
+            assert time.monotonic() - started < 2.0
+
+
+async def _has_history(api: httpx.AsyncClient, url: str, count: int) -> bool:
+    return len((await api.get(url)).json()["data"]) >= count
