@@ -160,10 +160,8 @@ async def acknowledge_signal(
         raise Conflict("the signal has resolved; there is nothing to acknowledge")
     if signal.status == SignalStatus.ACKNOWLEDGED:
         raise Conflict("the signal is already acknowledged")
-    signal.status = SignalStatus.ACKNOWLEDGED.value
-    signal.acknowledged_at = now
-    signal.acknowledged_by = owner.id
-    signal.acknowledged_note = note
+    if not await SignalRepository(session).acknowledge(signal, owner.id, note, now):
+        raise Conflict("the signal changed meanwhile; it is no longer open")
     await session.commit()
     return signal
 

@@ -350,6 +350,29 @@ class SignalRepository:
     async def flush(self) -> None:
         await self.session.flush()
 
+    async def acknowledge(
+        self, signal: Signal, owner_id: uuid.UUID, note: str | None, now: datetime
+    ) -> bool:
+        """Only an open signal: False when a concurrent evaluation or acknowledgement got there
+        first, so a resolved signal is never marked acknowledged."""
+        result = await self.session.execute(
+            sa.update(Signal)
+            .where(
+                Signal.id == signal.id,
+                Signal.status == SignalStatus.OPEN.value,
+                Signal.resolved_at.is_(None),
+            )
+            .values(
+                status=SignalStatus.ACKNOWLEDGED.value,
+                acknowledged_at=now,
+                acknowledged_by=owner_id,
+                acknowledged_note=note,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.refresh(signal)
+        return bool(getattr(result, "rowcount", 0))
+
     async def get(self, workspace_id: uuid.UUID, signal_id: uuid.UUID) -> Signal | None:
         stmt = sa.select(Signal).where(Signal.workspace_id == workspace_id, Signal.id == signal_id)
         return (await self.session.scalars(stmt)).one_or_none()
