@@ -60,6 +60,7 @@ class TestOpening:
         (signal,) = await stored_signals(app)
         assert (signal.kind, signal.status, signal.severity) == ("payment_failed", "open", "medium")
         assert signal.figures["failures"] == 1
+        assert signal.figures["last_failed_at"] == days_before(2)
         assert signal.opened_at == T
         assert signal.resolved_at is None
 
@@ -275,7 +276,11 @@ class TestFactsFromSql:
         signals = {s.kind: s for s in await stored_signals(app)}
         assert set(signals) == {"ticket_spike", "ticket_escalated"}
         assert signals["ticket_spike"].figures["opened"] == 3
-        assert signals["ticket_escalated"].figures["open_escalated_tickets"] == 1
+        assert signals["ticket_escalated"].figures == {
+            "open_escalated_tickets": 1,
+            "last_escalated_at": days_before(1),
+            "lookback_days": 30,
+        }
 
     async def test_resolving_the_escalated_ticket_clears_the_escalation(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, client: dict[str, Any]
@@ -306,7 +311,7 @@ class TestFactsFromSql:
             "high",
             "resolved",
         )
-        assert signal.figures["score"] == 2
+        assert signal.figures == {"score": 2, "answered_at": days_before(30)}
 
     async def test_renewal_approaching_from_the_nearest_active_contract(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, client: dict[str, Any]

@@ -1,5 +1,5 @@
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -84,7 +84,7 @@ async def list_signals(
     owner_id: Annotated[uuid.UUID | None, Query(description="Clients of this owner.")] = None,
     tier: Annotated[str | None, Query(max_length=64, description="Clients of this tier.")] = None,
 ) -> SignalPage:
-    filters = SignalFilters(**{**query.filters.__dict__, "owner_id": owner_id, "tier": tier})
+    filters = replace(query.filters, owner_id=owner_id, tier=tier)
     page = await service.list_signals(
         session, principal, filters, cursor=query.cursor, limit=query.limit
     )
