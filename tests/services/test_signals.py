@@ -370,3 +370,33 @@ class TestIsolation:
         await evaluate(app, workspace.id, [uuid.uuid4()], trends={})
         async with app.state.sessionmaker() as session:
             assert await session.scalar(sa.select(sa.func.count()).select_from(Signal)) == 0
+
+
+class TestSetBased:
+    async def test_the_reads_do_not_grow_with_the_clients(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        """Facts are aggregated in SQL for all clients at once, never per client."""
+        clients = [await create_client(api) for _ in range(12)]
+        await ingest(api, [event(c["id"], "payment_failed", 1) for c in clients])
+        await ingest(api, [event(c["id"], "login", 20) for c in clients])
+
+        async def reads(client_ids: list[str]) -> int:
+            seen: list[str] = []
+
+            def record(*args: Any) -> None:
+                seen.append(args[2])
+
+            engine = app.state.engine.sync_engine
+            sa.event.listen(engine, "before_cursor_execute", record)
+            try:
+                await evaluate(app, workspace.id, client_ids)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", record)
+            return len([s for s in seen if s.lstrip().upper().startswith("SELECT")])
+
+        one = await reads([clients[0]["id"]])
+        many = await reads([c["id"] for c in clients[1:]])
+        assert one >= 6  # settings, clients, events, NPS, escalations, renewals, ...
+        assert many == one
+        assert len(await stored_signals(app)) == 12
