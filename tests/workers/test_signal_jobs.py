@@ -1,0 +1,80 @@
+"""Signals through the real jobs: the evaluation after ingestion and the daily rescore."""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from app.config import Settings
+from app.workers import health as jobs
+from app.workers.registry import JobRun
+from tests.factories import Workspace, create_client, create_contract
+from tests.signals_support import T, evaluate, event, ingest, outbox, stored_signals
+
+
+def run(session: Any, workspace_id: uuid.UUID | None, payload: dict[str, Any], now: Any) -> JobRun:
+    return JobRun(
+        id=uuid.uuid4(),
+        workspace_id=workspace_id,
+        kind="clients.changed",
+        payload=payload,
+        attempt=1,
+        now=now,
+        session=session,
+        settings=Settings(),
+    )
+
+
+async def evaluate_job(app: FastAPI, workspace: Workspace, client_ids: list[str], now: Any) -> None:
+    async with app.state.sessionmaker() as session:
+        await jobs.evaluate_clients(run(session, workspace.id, {"client_ids": client_ids}, now))
+        await session.commit()
+
+
+async def rescore_job(app: FastAPI, now: Any) -> None:
+    async with app.state.sessionmaker() as session:
+        await jobs.rescore_portfolio(run(session, None, {}, now))
+        await session.commit()
+
+
+class TestEvaluateJob:
+    async def test_opens_the_signals_of_the_touched_clients(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        client = await create_client(api)
+        await ingest(api, [event(client["id"], "payment_failed", 1)])
+        await evaluate_job(app, workspace, [client["id"]], T)
+        (signal,) = await stored_signals(app)
+        assert (signal.kind, signal.status) == ("payment_failed", "open")
+        (row,) = await outbox(app, "signal.opened")
+        assert row.payload["signal_id"] == str(signal.id)
+
+    async def test_running_twice_opens_nothing_more(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        client = await create_client(api)
+        await ingest(api, [event(client["id"], "payment_failed", 1)])
+        for _ in range(2):
+            await evaluate_job(app, workspace, [client["id"]], T)
+        assert len(await stored_signals(app)) == 1
+        assert len(await outbox(app, "signal.opened")) == 1
+
+
+class TestDailyRescore:
+    async def test_opens_what_no_event_announces_and_resolves_what_cleared(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        client = await create_client(api)
+        await ingest(api, [event(client["id"], "payment_failed", 1)])
+        await evaluate(app, workspace.id, [client["id"]])
+        await create_contract(
+            api, client["id"], ends_on=(T + timedelta(days=100)).date().isoformat()
+        )
+        await rescore_job(app, T + timedelta(days=15))  # the failure ages out; renewal in 85 days
+        assert {s.kind: s.status for s in await stored_signals(app)} == {
+            "payment_failed": "resolved",
+            "renewal_approaching": "open",
+        }
+        assert len(await outbox(app, "signal.resolved")) == 1
