@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     outbox_stale_seconds: float = Field(
         default=30.0, gt=0, description="After this, the sweeper hands a stuck row over again."
     )
+    shutdown_grace_seconds: float = Field(
+        default=5.0, ge=0, description="Embedded runner: time running jobs get to finish on stop."
+    )
     worker_poll_seconds: float = Field(default=0.05, gt=0, description="arq's poll_delay.")
     worker_max_jobs: int = Field(default=20, ge=1, description="arq jobs run at once per worker.")
     worker_metrics_port: int | None = Field(

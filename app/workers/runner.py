@@ -58,8 +58,13 @@ class InProcessDispatcher:
 
         return done
 
-    async def cancel_all(self) -> None:
+    async def drain(self, grace_seconds: float) -> None:
+        """Let running jobs finish for a while, then cancel the rest: a cancelled run gives
+        its row back. Cancelling only after the grace keeps short jobs from being cut off in
+        the middle of a database call."""
         tasks = list(self.running.values())
+        if tasks and grace_seconds > 0:
+            await asyncio.wait(tasks, timeout=grace_seconds)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -88,7 +93,7 @@ class EmbeddedRunner:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         await self.relay.stop()
-        await self.dispatcher.cancel_all()
+        await self.dispatcher.drain(self.env.settings.shutdown_grace_seconds)
 
     async def _rerelay_when_free(self) -> None:
         """A finished job frees a slot: look for more work at once instead of at the next poll."""

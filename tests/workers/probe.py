@@ -47,7 +47,9 @@ async def count_run(run: JobRun) -> dict[str, Any]:
     await run.session.flush()
     if payload.get("sleep_at") == "after":
         await _sleep_once(payload)
-    if payload.get("permanent"):
+    if payload.get("permanent") or (
+        "fail_while" in payload and await asyncio.to_thread(Path(payload["fail_while"]).exists)
+    ):
         raise PermanentJobError("the probe refuses for good")
     if payload.get("always_fail") or run.attempt <= int(payload.get("fail_attempts", 0)):
         raise TransientJobError(f"probe failure on attempt {run.attempt}")

@@ -308,7 +308,12 @@ class TestConcurrentWorkersAndRelays:
 class TestEmbeddedRestart:
     @pytest.fixture
     def embedded(self, database_url: str) -> Settings:
-        return Settings(database_url=database_url, redis_url=None, runner_concurrency=1)
+        return Settings(
+            database_url=database_url,
+            redis_url=None,
+            runner_concurrency=1,
+            shutdown_grace_seconds=0.5,
+        )
 
     async def test_jobs_pending_at_shutdown_run_after_restart(
         self, app: FastAPI, embedded: Settings, tmp_path: Path
