@@ -59,6 +59,7 @@ def worker(
 ) -> None:
     """Run the arq worker (needs TENURE_REDIS_URL); `--check` is its health probe."""
     from arq.worker import async_check_health
+    from redis.exceptions import RedisError
 
     from app.logging import configure_logging
     from app.workers.redis import QUEUE_NAME, redis_settings
@@ -72,7 +73,11 @@ def worker(
     if check:
         probe = redis_settings(settings.redis_url, outage_seconds=0)
         probe.conn_retries = 0
-        sys.exit(asyncio.run(async_check_health(probe, None, QUEUE_NAME)))
+        try:
+            sys.exit(asyncio.run(async_check_health(probe, None, QUEUE_NAME)))
+        except (OSError, RedisError) as exc:
+            typer.echo(f"unhealthy: Redis is unreachable: {exc}", err=True)
+            sys.exit(1)
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
