@@ -96,6 +96,18 @@ class TestListSignals:
         ]
         assert ids(await api.get("/v1/signals", params={"status": "resolved"})) == []
 
+    async def test_filters_by_severity(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        _, medium = await signal_for(app, api, workspace)
+        client = await create_client(api)
+        await ingest(api, [event(client["id"], "payment_failed", d) for d in (1, 2)])
+        await evaluate(app, workspace.id, [client["id"]])
+        (high,) = ids(await api.get("/v1/signals", params={"severity": "high"}))
+        assert high != medium
+        assert ids(await api.get("/v1/signals", params={"severity": "medium"})) == [medium]
+        assert ids(await api.get("/v1/signals", params={"severity": "low"})) == []
+
     async def test_filters_by_owner_and_tier_of_the_client(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
     ) -> None:
@@ -125,6 +137,7 @@ class TestListSignals:
         [
             {"kind": "usage_dip"},
             {"status": "closed"},
+            {"severity": "critical"},
             {"owner_id": "not-a-uuid"},
             {"opened_from": "yesterday"},
             {"opened_from": "2026-06-01T12:00:00"},  # no offset

@@ -26,7 +26,7 @@ from app.db.models import Signal
 from app.db.repositories.paging import Page
 from app.db.repositories.signals import SignalFilters
 from app.domain.signal_settings import SignalSettings, to_document
-from app.domain.signals import SignalKind, SignalStatus
+from app.domain.signals import Severity, SignalKind, SignalStatus
 from app.services import signals as service
 
 router = APIRouter(tags=["signals"])
@@ -48,6 +48,10 @@ def signal_query(
         list[SignalStatus] | None,
         Query(description="Only these statuses; repeat the parameter for several."),
     ] = None,
+    severity: Annotated[
+        list[Severity] | None,
+        Query(description="Only these severities; repeat the parameter for several."),
+    ] = None,
     opened_from: Annotated[IsoDateTime | None, Query(description="Inclusive.")] = None,
     opened_to: Annotated[IsoDateTime | None, Query(description="Exclusive.")] = None,
     cursor: CursorParam = None,
@@ -57,6 +61,7 @@ def signal_query(
     filters = SignalFilters(
         kinds=tuple(k.value for k in kind or ()),
         statuses=tuple(s.value for s in status or ()),
+        severities=tuple(s.value for s in severity or ()),
         opened_from=opened_from,
         opened_to=opened_to,
     )

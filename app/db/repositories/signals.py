@@ -27,6 +27,7 @@ CHUNK = 500
 class SignalFilters:
     kinds: tuple[str, ...] = ()
     statuses: tuple[str, ...] = ()
+    severities: tuple[str, ...] = ()
     client_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     tier: str | None = None
@@ -385,6 +386,8 @@ class SignalRepository:
             stmt = stmt.where(Signal.kind.in_(filters.kinds))
         if filters.statuses:
             stmt = stmt.where(Signal.status.in_(filters.statuses))
+        if filters.severities:
+            stmt = stmt.where(Signal.severity.in_(filters.severities))
         if filters.client_id is not None:
             stmt = stmt.where(Signal.client_id == filters.client_id)
         if filters.owner_id is not None or filters.tier is not None:
