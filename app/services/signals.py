@@ -60,14 +60,17 @@ async def evaluate_signals(
                     detection.figures,
                 )
             )
-        by_id = {row.id: row for row in rows.values()}
+        # A late evaluation (an older job run after a newer one) must not undo the newer one.
+        by_id = {row.id: row for row in rows.values() if row.evaluated_at <= now}
         for signal_id, detection in changes.to_refresh:
-            row = by_id[signal_id]
+            if (row := by_id.get(signal_id)) is None:
+                continue
             row.severity = detection.severity.value
             row.figures = detection.figures
             row.evaluated_at = now
         for existing in changes.to_resolve:
-            row = by_id[existing.id]
+            if (row := by_id.get(existing.id)) is None:
+                continue
             row.status = SignalStatus.RESOLVED.value
             row.resolved_at = now
             row.evaluated_at = now

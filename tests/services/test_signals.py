@@ -176,6 +176,15 @@ class TestResolving:
         await evaluate(app, workspace.id, [client["id"]])
         assert kinds(await stored_signals(app)) == {"payment_failed": "resolved"}
 
+    async def test_a_late_evaluation_does_not_undo_a_newer_one(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, client: dict[str, Any]
+    ) -> None:
+        await ingest(api, [event(client["id"], "payment_failed", 2)])
+        await evaluate(app, workspace.id, [client["id"]])
+        await evaluate(app, workspace.id, [client["id"]], now=T - timedelta(days=3))
+        (signal,) = await stored_signals(app)
+        assert (signal.status, signal.evaluated_at) == ("open", T)
+
 
 class TestScoreDrop:
     async def test_without_a_trend_the_open_signal_is_left_alone(
