@@ -11,11 +11,10 @@ the reasons explain the whole gap to 100 and nothing else.
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
-from typing import Any
 
 from app.domain.scorecards import (
     MAX_POINTS,
@@ -102,19 +101,24 @@ def round_score(value: float) -> float:
 def score(
     scorecard: Scorecard,
     raw_values: Mapping[str, RawValue],
-    previous: HealthScore | None = None,
+    previous: HealthScore | Mapping[str, float] | None = None,
 ) -> HealthScore:
-    """Score one client; `previous` only feeds each measure's delta."""
-    points = {m.key: _points(m, _clean(raw_values.get(m.key))) for m in scorecard.measures}
-    included = [m for m in scorecard.measures if points[m.key] is not None]
-    total = sum(m.weight for m in included)
+    """Score one client; `previous` (a score, or its contributions by measure key) only feeds
+    each measure's delta."""
+    cleaned = {m.key: _clean(raw_values.get(m.key)) for m in scorecard.measures}
+    points = {m.key: _points(m, cleaned[m.key]) for m in scorecard.measures}
+    total = sum(m.weight for m in scorecard.measures if points[m.key] is not None)
+    if isinstance(previous, HealthScore):
+        before: Mapping[str, float] = {m.key: m.contribution for m in previous.measures}
+    else:
+        before = previous or {}
     results = []
     for measure in scorecard.measures:
-        raw = _clean(raw_values.get(measure.key))
+        raw = cleaned[measure.key]
         got = points[measure.key]
         share = measure.weight / total if got is not None else 0.0
         contribution = (got or 0.0) * share
-        before = previous.measure(measure.key) if previous is not None else None
+        earlier = before.get(measure.key)
         results.append(
             MeasureScore(
                 key=measure.key,
@@ -124,13 +128,16 @@ def score(
                 points=got,
                 weight=share,
                 contribution=contribution,
-                delta=None if before is None else contribution - before.contribution,
+                delta=None if earlier is None else contribution - earlier,
                 reason=_reason(measure, raw, got, contribution - share * MAX_POINTS),
                 excluded=got is None,
             )
         )
-    groups = {m.group: _group_score(scorecard, m.group, points) for m in scorecard.measures}
-    if not included:
+    groups = {
+        g: _group_score(scorecard, g, points)
+        for g in dict.fromkeys(m.group for m in scorecard.measures)
+    }
+    if not total:
         return HealthScore(None, UNKNOWN_BAND, groups, tuple(results))
     value = round_score(sum(r.contribution for r in results))
     return HealthScore(value, band_for(scorecard.bands, value), groups, tuple(results))
@@ -244,16 +251,33 @@ def raw_values(
     return values
 
 
+def quick_score(
+    scorecard: Scorecard, raw_values: Mapping[str, RawValue]
+) -> tuple[float | None, str]:
+    """The score and band alone, exactly as `score` computes them, without the explanation:
+    a portfolio rescore explains only the scores it stores."""
+    points = [(m.weight, _points(m, _clean(raw_values.get(m.key)))) for m in scorecard.measures]
+    total = sum(w for w, got in points if got is not None)
+    if not total:
+        return None, UNKNOWN_BAND
+    value = round_score(sum(got * (w / total) for w, got in points if got is not None))
+    return value, band_for(scorecard.bands, value)
+
+
 def should_store(
-    previous: "StoredScore | None", new: HealthScore, min_delta: float, version: tuple[str, int]
+    previous: "StoredScore | None",
+    score: float | None,
+    band: str,
+    min_delta: float,
+    version: tuple[str, int],
 ) -> bool:
     """A new snapshot when there is none, the band or scorecard version changed, or the score
     moved by at least `min_delta` points."""
-    if previous is None or previous.band != new.band or previous.version != version:
+    if previous is None or previous.band != band or previous.version != version:
         return True
-    if previous.score is None or new.score is None:
-        return previous.score != new.score
-    return abs(new.score - previous.score) >= min_delta - 1e-9
+    if previous.score is None or score is None:
+        return previous.score != score
+    return abs(score - previous.score) >= min_delta - 1e-9
 
 
 @dataclass(frozen=True)
@@ -263,7 +287,8 @@ class StoredScore:
     score: float | None
     band: str
     version: tuple[str, int]
-    health: HealthScore
+    contributions: Mapping[str, float] = field(default_factory=dict)
+    """Each measure's contribution then, which the next score's deltas are taken against."""
 
 
 def measures_document(health: HealthScore) -> list[dict[str, object]]:
@@ -282,31 +307,3 @@ def measures_document(health: HealthScore) -> list[dict[str, object]]:
         }
         for m in health.measures
     ]
-
-
-def health_from_document(
-    score_value: float | None,
-    band: str,
-    groups: Mapping[str, float | None],
-    measures: list[dict[str, Any]],
-) -> HealthScore:
-    return HealthScore(
-        score=score_value,
-        band=band,
-        groups=dict(groups),
-        measures=tuple(
-            MeasureScore(
-                key=m["key"],
-                label=m["label"],
-                group=m["group"],
-                raw_value=m["raw_value"],
-                points=m["points"],
-                weight=m["weight"],
-                contribution=m["contribution"],
-                delta=m["delta"],
-                reason=m["reason"],
-                excluded=m.get("excluded", False),
-            )
-            for m in measures
-        ),
-    )

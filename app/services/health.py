@@ -17,20 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import HealthScore
 from app.db.repositories.health import ClientRef, HealthRepository
-from app.db.repositories.health_aggregates import AsOf, measure_aggregates
+from app.db.repositories.health_aggregates import AsOf, Selection, measure_aggregates
 from app.db.repositories.workspaces import WorkspaceRepository
+from app.domain.health import HealthScore as Health
 from app.domain.health import (
-    HealthScore as Health,
-)
-from app.domain.health import (
+    RawValue,
     StoredScore,
-    health_from_document,
     measures_document,
+    quick_score,
     raw_values,
     score,
     should_store,
 )
 from app.domain.jobs import OutboxKind
+from app.domain.scorecards import Scorecard as Card
 from app.domain.signals import ScoreTrend
 from app.services.outbox import emit
 from app.services.scorecards import Assignment, LiveScorecard, assignment
@@ -54,6 +54,42 @@ class Evaluation:
     stored: int
 
 
+@dataclass(frozen=True)
+class Measured:
+    client_id: uuid.UUID
+    scorecard: LiveScorecard
+    raw: dict[str, RawValue]
+
+
+async def measure_clients(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    refs: Sequence[ClientRef],
+    cards: Assignment,
+    as_of: AsOf,
+    *,
+    only: LiveScorecard | None = None,
+    span: Selection | None = None,
+) -> list[Measured]:
+    """Each client's raw values by its scorecard (or `only` one), one aggregate statement per
+    scorecard; `span` reads the batch by id range instead of listing the ids."""
+    groups: dict[tuple[str, int], tuple[LiveScorecard, list[uuid.UUID]]] = {}
+    for ref in refs:
+        card = only or cards.for_tier(ref.tier)
+        if card is not None:
+            groups.setdefault(card.key, (card, []))[1].append(ref.id)
+    measured = []
+    for card, ids in groups.values():
+        selection = span or Selection.of(ids)
+        aggregates = await measure_aggregates(
+            session, workspace_id, card.card.measures, selection, as_of
+        )
+        for client_id in ids:
+            raw = raw_values(card.card, aggregates.get(client_id, {}), as_of.at)
+            measured.append(Measured(client_id, card, raw))
+    return measured
+
+
 async def score_clients(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -64,29 +100,21 @@ async def score_clients(
     *,
     only: LiveScorecard | None = None,
 ) -> list[Scored]:
-    """Each client by its scorecard (or `only` one), one aggregate statement per scorecard."""
-    groups: dict[tuple[str, int], tuple[LiveScorecard, list[uuid.UUID]]] = {}
-    for ref in refs:
-        card = only or cards.for_tier(ref.tier)
-        if card is not None:
-            groups.setdefault(card.key, (card, []))[1].append(ref.id)
+    """Explained scores; `previous` feeds the deltas."""
     scored = []
-    for card, ids in groups.values():
-        aggregates = await measure_aggregates(session, workspace_id, card.card.measures, ids, as_of)
-        for client_id in ids:
-            before = previous.get(client_id) if previous else None
-            raw = raw_values(card.card, aggregates.get(client_id, {}), as_of.at)
-            health = score(card.card, raw, before.health if before else None)
-            scored.append(Scored(client_id, card, health))
+    for m in await measure_clients(session, workspace_id, refs, cards, as_of, only=only):
+        before = previous.get(m.client_id) if previous else None
+        health = score(m.scorecard.card, m.raw, before.contributions if before else None)
+        scored.append(Scored(m.client_id, m.scorecard, health))
     return scored
 
 
-def stored_score(row: HealthScore) -> StoredScore:
+def stored_score(row: HealthScore | Any) -> StoredScore:
     return StoredScore(
         score=row.score,
         band=row.band,
         version=(str(row.scorecard_id), row.scorecard_version),
-        health=health_from_document(row.score, row.band, row.groups, row.measures),
+        contributions={m["key"]: m["contribution"] for m in row.measures},
     )
 
 
@@ -114,31 +142,59 @@ async def evaluate_clients(
     workspace_id: uuid.UUID,
     client_ids: Sequence[uuid.UUID],
     now: datetime,
-    *,
-    cards: Assignment | None = None,
 ) -> Evaluation:
     """Score the clients as of `now` from the events recorded by then; flushes only."""
-    repo = HealthRepository(session)
-    if cards is None:
-        if await WorkspaceRepository(session).get(workspace_id) is None:
-            return Evaluation(0, 0)
-        cards = await assignment(session, workspace_id, now)
-    refs = await repo.clients(workspace_id, sorted(set(client_ids)))
-    ids = [r.id for r in refs]
-    latest = await repo.latest(workspace_id, ids)
-    previous = {c: stored_score(row) for c, row in latest.items()}
-    scored = await score_clients(
-        session, workspace_id, refs, cards, AsOf(now, known_by=now), previous
+    if await WorkspaceRepository(session).get(workspace_id) is None:
+        return Evaluation(0, 0)
+    cards = await assignment(session, workspace_id, now)
+    refs = await HealthRepository(session).clients(workspace_id, sorted(set(client_ids)))
+    return await _evaluate(
+        session, workspace_id, refs, Selection.of([r.id for r in refs]), cards, now
     )
-    highest = await repo.highest_since(workspace_id, ids, now - TREND_WINDOW)
-    rows, changes, trends = [], [], {}
-    for s in scored:
-        before = previous.get(s.client_id)
-        if should_store(before, s.health, s.scorecard.card.min_delta, s.scorecard.key):
-            rows.append(snapshot_row(workspace_id, s, now, "live", now))
-            changes.append(_change(s, before, now))
-        if s.health.score is not None:
-            trends[s.client_id] = _trend(s, before, highest.get(s.client_id))
+
+
+async def _evaluate(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    refs: Sequence[ClientRef],
+    selection: Selection,
+    cards: Assignment,
+    now: datetime,
+) -> Evaluation:
+    """Scores every client, explains and stores only those that moved."""
+    if not refs:
+        return Evaluation(0, 0)
+    repo = HealthRepository(session)
+    ids = [r.id for r in refs]
+    previous = {
+        row.client_id: StoredScore(
+            row.score, row.band, (str(row.scorecard_id), row.scorecard_version)
+        )
+        for row in (await repo.latest(workspace_id, selection)).values()
+    }
+    measured = await measure_clients(
+        session, workspace_id, refs, cards, AsOf(now, known_by=now), span=selection
+    )
+    highest = await repo.highest_since(workspace_id, selection, now - TREND_WINDOW)
+    moved: list[Measured] = []
+    trends = {}
+    for m in measured:
+        card = m.scorecard.card
+        value, band = quick_score(card, m.raw)
+        before = previous.get(m.client_id)
+        if should_store(before, value, band, card.min_delta, m.scorecard.key):
+            moved.append(m)
+        if value is not None:
+            trends[m.client_id] = _trend(value, band, card, before, highest.get(m.client_id))
+    contributions = await repo.contributions(
+        workspace_id, [m.client_id for m in moved if m.client_id in previous]
+    )
+    rows, changes = [], []
+    for m in moved:
+        health = score(m.scorecard.card, m.raw, contributions.get(m.client_id))
+        scored = Scored(m.client_id, m.scorecard, health)
+        rows.append(snapshot_row(workspace_id, scored, now, "live", now))
+        changes.append(_change(scored, previous.get(m.client_id), now))
     await repo.store(rows)
     for start in range(0, len(changes), CHANGES_PER_MESSAGE):
         await emit(
@@ -150,7 +206,7 @@ async def evaluate_clients(
         )
     await session.flush()
     await evaluate_signals(session, workspace_id, ids, now, trends)
-    return Evaluation(len(scored), len(rows))
+    return Evaluation(len(measured), len(rows))
 
 
 def _change(s: Scored, before: StoredScore | None, now: datetime) -> dict[str, Any]:
@@ -166,22 +222,23 @@ def _change(s: Scored, before: StoredScore | None, now: datetime) -> dict[str, A
     }
 
 
-def _trend(s: Scored, before: StoredScore | None, highest: float | None) -> ScoreTrend:
-    new = s.health.score or 0.0
+def _trend(
+    value: float, band: str, card: Card, before: StoredScore | None, highest: float | None
+) -> ScoreTrend:
     peak = max(
         [v for v in (highest, before.score if before else None) if v is not None], default=None
     )
-    bands = [b.name for b in s.scorecard.card.bands]
+    bands = [b.name for b in card.bands]
     worsened = (
         before is not None
         and before.band in bands
-        and s.health.band in bands
-        and bands.index(s.health.band) > bands.index(before.band)
+        and band in bands
+        and bands.index(band) > bands.index(before.band)
     )
     return ScoreTrend(
-        score=new,
-        band=s.health.band,
-        drop_in_window=max(peak - new, 0.0) if peak is not None else 0.0,
+        score=value,
+        band=band,
+        drop_in_window=max(peak - value, 0.0) if peak is not None else 0.0,
         band_worsened=worsened,
     )
 
@@ -195,9 +252,8 @@ async def rescore_workspace(
     evaluated = stored = 0
     after = None
     while refs := await repo.client_batch(workspace_id, after, batch_size):
-        result = await evaluate_clients(
-            session, workspace_id, [r.id for r in refs], now, cards=cards
-        )
+        span = Selection.span([r.id for r in refs])
+        result = await _evaluate(session, workspace_id, refs, span, cards, now)
         evaluated += result.evaluated
         stored += result.stored
         after = refs[-1].id

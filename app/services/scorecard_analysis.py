@@ -172,11 +172,20 @@ async def backfill(
             )
             evaluated += len(scored)
             for s in scored:
-                if should_store(previous.get(s.client_id), s.health, card.card.min_delta, card.key):
+                if should_store(
+                    previous.get(s.client_id),
+                    s.health.score,
+                    s.health.band,
+                    card.card.min_delta,
+                    card.key,
+                ):
                     row = snapshot_row(workspace_id, s, at, "backfill", now)
                     rows.append(row)
                     previous[s.client_id] = StoredScore(
-                        s.health.score, s.health.band, card.key, s.health
+                        s.health.score,
+                        s.health.band,
+                        card.key,
+                        {m.key: m.contribution for m in s.health.measures},
                     )
         await repo.insert_history(rows)
         written += len(rows)

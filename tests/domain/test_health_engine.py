@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.domain.backtest import Outcome, by_band, roc_auc
-from app.domain.health import StoredScore, raw_values, score, should_store
+from app.domain.health import StoredScore, quick_score, raw_values, score, should_store
 from app.domain.scorecard_documents import from_document, to_document
 from app.domain.scorecards import (
     DEFAULT_SCORECARD,
@@ -54,27 +54,48 @@ class TestRawValues:
 
 class TestShouldStore:
     def stored(self, value: float | None, band: str = "neutral") -> StoredScore:
-        scorecard = card(m("a", MeasureKind.COUNT))
-        return StoredScore(value, band, VERSION, score(scorecard, {"a": value or 0}))
+        return StoredScore(value, band, VERSION, {"a": value or 0.0})
 
     def test_the_first_score_is_stored(self) -> None:
-        assert should_store(None, score(card(m("a", MeasureKind.COUNT)), {"a": 50}), 1, VERSION)
+        assert should_store(None, 50.0, "neutral", 1, VERSION)
 
     def test_a_move_below_the_delta_is_not_stored(self) -> None:
-        new = score(card(m("a", MeasureKind.COUNT)), {"a": 50.9})
-        assert not should_store(self.stored(50.0), new, 1, VERSION)
+        assert not should_store(self.stored(50.0), 50.9, "neutral", 1, VERSION)
 
     def test_a_move_of_the_delta_is_stored(self) -> None:
-        new = score(card(m("a", MeasureKind.COUNT)), {"a": 51})
-        assert should_store(self.stored(50.0), new, 1, VERSION)
+        assert should_store(self.stored(50.0), 51.0, "neutral", 1, VERSION)
 
     def test_a_band_change_is_stored_however_small(self) -> None:
-        new = score(card(m("a", MeasureKind.COUNT)), {"a": 70})
-        assert should_store(self.stored(69.9, "neutral"), new, 5, VERSION)
+        assert should_store(self.stored(69.9, "neutral"), 70.0, "healthy", 5, VERSION)
 
     def test_another_scorecard_version_is_stored(self) -> None:
-        new = score(card(m("a", MeasureKind.COUNT)), {"a": 50})
-        assert should_store(self.stored(50.0), new, 1, ("card", 2))
+        assert should_store(self.stored(50.0), 50.0, "neutral", 1, ("card", 2))
+
+
+class TestQuickScore:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            {},
+            {"touchpoint_recency": 3.3, "usage_level": 17, "tier": "mid"},
+            {"usage_trend": -12.5, "open_tickets": 2, "latest_nps": 7, "mrr": 1234.5},
+            {"touchpoint_recency": 200, "outreach_replies": 0, "tier": "unknown", "mrr": 0},
+        ],
+    )
+    def test_agrees_with_the_explained_score(self, raw: dict[str, float | str]) -> None:
+        full = score(DEFAULT_SCORECARD, raw)
+        assert quick_score(DEFAULT_SCORECARD, raw) == (full.score, full.band)
+
+    def test_without_any_data_the_band_is_unknown(self) -> None:
+        assert quick_score(card(m("a", MeasureKind.COUNT)), {}) == (None, "unknown")
+
+
+class TestDeltas:
+    def test_are_taken_against_the_previous_contributions(self) -> None:
+        scorecard = card(m("a", MeasureKind.COUNT), m("b", MeasureKind.COUNT))
+        result = score(scorecard, {"a": 60, "b": 20}, {"a": 25.0})
+        # shares of 1/2 each: a contributes 30 (+5 on 25), b 10 (no previous)
+        assert [x.delta for x in result.measures] == [5.0, None]
 
 
 class TestDocuments:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.db.repositories.health_aggregates import AsOf, measure_aggregates
+from app.db.repositories.health_aggregates import AsOf, Selection, measure_aggregates
 from app.domain.scorecards import BreakpointScale, Measure, MeasureKind
 from tests.factories import Workspace, create_client, create_contract
 from tests.health_support import event, ingest
@@ -97,12 +97,17 @@ async def clients(app: FastAPI, api: httpx.AsyncClient, workspace: Workspace) ->
 
 
 async def aggregates(
-    app: FastAPI, workspace: Workspace, client_ids: tuple[str, str], as_of: AsOf
+    app: FastAPI,
+    workspace: Workspace,
+    client_ids: tuple[str, str],
+    as_of: AsOf,
+    *,
+    span: bool = False,
 ) -> dict[uuid.UUID, dict[str, object]]:
+    ids = sorted(uuid.UUID(c) for c in client_ids)
+    selection = Selection.span(ids) if span else Selection.of(ids)
     async with app.state.sessionmaker() as session:
-        return await measure_aggregates(
-            session, workspace.id, MEASURES, [uuid.UUID(c) for c in client_ids], as_of
-        )
+        return await measure_aggregates(session, workspace.id, MEASURES, selection, as_of)
 
 
 class TestAggregatesOfAnActiveClient:
@@ -151,6 +156,16 @@ class TestAggregatesOfAnActiveClient:
         assert got["touch"] == days(60)
         assert got["tickets"] == 1.0  # t3; t1 was resolved at that very moment, t2 not yet open
         assert got["tenure"] == days(100)
+
+
+class TestSelection:
+    async def test_an_id_range_reads_what_the_id_list_reads(
+        self, app: FastAPI, workspace: Workspace, clients: tuple[str, str]
+    ) -> None:
+        as_of = AsOf(NOW, known_by=NOW)
+        listed = await aggregates(app, workspace, clients, as_of)
+        spanned = await aggregates(app, workspace, clients, as_of, span=True)
+        assert spanned == listed
 
 
 class TestAggregatesOfAClientWithoutEvents:

@@ -10,10 +10,18 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Client, HealthOverride, HealthScore, Workspace
+from app.db.repositories.health_aggregates import Selection
 from app.db.repositories.paging import Page, SortKey, paginate
 from app.domain.pagination import Cursor, InvalidCursor, decode_cursor, encode_cursor
 
 HISTORY_SORT = SortKey(HealthScore.computed_at, descending=True)
+SNAPSHOT_COLUMNS = (
+    HealthScore.client_id,
+    HealthScore.score,
+    HealthScore.band,
+    HealthScore.scorecard_id,
+    HealthScore.scorecard_version,
+)
 OVERRIDE_SORT = SortKey(HealthOverride.created_at, descending=True)
 NO_VALUE = -1000.0
 
@@ -100,17 +108,31 @@ class HealthRepository:
         )
         return dict((await self.session.execute(stmt)).all())
 
-    async def latest(
+    async def latest(self, workspace_id: uuid.UUID, clients: Selection) -> dict[uuid.UUID, Any]:
+        """Each client's latest score, band and version as a plain row: no ORM objects and no
+        explanation on the batch path."""
+        if not clients:
+            return {}
+        stmt = sa.select(*SNAPSHOT_COLUMNS).where(
+            HealthScore.workspace_id == workspace_id,
+            clients.where(HealthScore.client_id),
+            HealthScore.latest.is_(True),
+        )
+        return {row.client_id: row for row in (await self.session.execute(stmt)).all()}
+
+    async def contributions(
         self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, HealthScore]:
+    ) -> dict[uuid.UUID, dict[str, float]]:
+        """Each measure's contribution in the clients' latest snapshots (for deltas)."""
         if not client_ids:
             return {}
-        stmt = sa.select(HealthScore).where(
+        stmt = sa.select(HealthScore.client_id, HealthScore.measures).where(
             HealthScore.workspace_id == workspace_id,
             HealthScore.client_id.in_(client_ids),
             HealthScore.latest.is_(True),
         )
-        return {s.client_id: s for s in (await self.session.scalars(stmt)).all()}
+        rows = (await self.session.execute(stmt)).all()
+        return {c: {m["key"]: m["contribution"] for m in measures} for c, measures in rows}
 
     async def latest_at(
         self, workspace_id: uuid.UUID, client_id: uuid.UUID, at: datetime
@@ -129,15 +151,15 @@ class HealthRepository:
         return (await self.session.scalars(stmt)).one_or_none()
 
     async def highest_since(
-        self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], since: datetime
+        self, workspace_id: uuid.UUID, clients: Selection, since: datetime
     ) -> dict[uuid.UUID, float]:
-        if not client_ids:
+        if not clients:
             return {}
         stmt = (
             sa.select(HealthScore.client_id, sa.func.max(HealthScore.score))
             .where(
                 HealthScore.workspace_id == workspace_id,
-                HealthScore.client_id.in_(client_ids),
+                clients.where(HealthScore.client_id),
                 HealthScore.computed_at >= since,
                 HealthScore.score.is_not(None),
             )

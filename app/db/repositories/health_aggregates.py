@@ -27,6 +27,33 @@ TICKET_RESOLVED = "ticket_resolved"
 
 
 @dataclass(frozen=True)
+class Selection:
+    """Which clients a statement reads: the listed ids, or (`first`, `last`) every client of
+    the workspace with an id in that range, for a batch taken in id order: a range is two
+    parameters where a list of thousands of ids would be thousands."""
+
+    ids: tuple[uuid.UUID, ...] = ()
+    first: uuid.UUID | None = None
+    last: uuid.UUID | None = None
+
+    @classmethod
+    def of(cls, ids: Sequence[uuid.UUID]) -> "Selection":
+        return cls(ids=tuple(ids))
+
+    @classmethod
+    def span(cls, ordered_ids: Sequence[uuid.UUID]) -> "Selection":
+        return cls(first=ordered_ids[0], last=ordered_ids[-1])
+
+    def __bool__(self) -> bool:
+        return bool(self.ids) or self.first is not None
+
+    def where(self, column: Any) -> sa.ColumnElement[bool]:
+        if self.first is not None and self.last is not None:
+            return sa.and_(column >= self.first, column <= self.last)
+        return column.in_(self.ids)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
 class AsOf:
     """`at`: events that occurred by then count. `known_by`: and only those recorded by then
     (a point-in-time read); None counts everything stored now (backfill, backtest)."""
@@ -36,11 +63,11 @@ class AsOf:
 
 
 def _events_where(
-    workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], as_of: AsOf, types: Sequence[str]
+    workspace_id: uuid.UUID, clients: Selection, as_of: AsOf, types: Sequence[str]
 ) -> list[sa.ColumnElement[bool]]:
     conditions = [
         Event.workspace_id == workspace_id,
-        Event.client_id.in_(client_ids),
+        clients.where(Event.client_id),
         Event.type.in_(sorted(set(types))),
         Event.occurred_at <= as_of.at,
     ]
@@ -70,21 +97,18 @@ def _windowed(measure: Measure, at: datetime, *, previous: bool = False) -> Any:
 def aggregate_statement(
     workspace_id: uuid.UUID,
     measures: Sequence[Measure],
-    client_ids: Sequence[uuid.UUID],
+    clients: Selection,
     as_of: AsOf,
 ) -> tuple[sa.Select[Any], dict[str, str]]:
     """The statement, and for each measure key the result column (or prefix) holding it."""
     at = as_of.at
-    columns: list[Any] = [
-        Client.id.label("client_id"),
-        Client.tier,
-        Client.lifecycle_stage,
-        Client.status,
-        Client.attributes,
-        Client.acquired_at,
-        Client.stage_changed_at,
-        Client.created_at,
-    ]
+    # Only the client fields some measure reads: attributes are JSON to decode per row.
+    fields = {m.attribute for m in measures if m.attribute}
+    columns: list[Any] = [Client.id.label("client_id")]
+    columns += [getattr(Client, f) for f in ("tier", "lifecycle_stage", "status") if f in fields]
+    columns += [getattr(Client, f) for f in CLIENT_DATES if f in fields]
+    if fields - {"mrr", "tier", "lifecycle_stage", "status", *CLIENT_DATES}:
+        columns.append(Client.attributes)
     stmt_from: Any = Client
     names: dict[str, str] = {}
 
@@ -99,9 +123,7 @@ def aggregate_statement(
             parts.append(_windowed(m, at).label(f"w{i}"))
             if m.kind is MeasureKind.TREND:
                 parts.append(_windowed(m, at, previous=True).label(f"w{i}_prev"))
-        where = _events_where(
-            workspace_id, client_ids, as_of, [t for m in windowed for t in m.events]
-        )
+        where = _events_where(workspace_id, clients, as_of, [t for m in windowed for t in m.events])
         window = (
             sa.select(*parts)
             .where(*where, Event.occurred_at > at - timedelta(days=reach))
@@ -121,9 +143,7 @@ def aggregate_statement(
         for i, m in enumerate(recency):
             last = sa.func.max(Event.occurred_at).filter(Event.type.in_(m.events))
             parts.append(sa.type_coerce(last, UTCDateTime()).label(f"d{i}"))
-        where = _events_where(
-            workspace_id, client_ids, as_of, [t for m in recency for t in m.events]
-        )
+        where = _events_where(workspace_id, clients, as_of, [t for m in recency for t in m.events])
         last_seen = sa.select(*parts).where(*where).group_by(Event.client_id).subquery("d")
         stmt_from = sa.outerjoin(stmt_from, last_seen, last_seen.c.cid == Client.id)
         for i, m in enumerate(recency):
@@ -131,7 +151,7 @@ def aggregate_statement(
             names[m.key] = f"d{i}"
 
     for i, m in enumerate(m for m in measures if m.kind is MeasureKind.LATEST_VALUE):
-        where = _events_where(workspace_id, client_ids, as_of, m.events)
+        where = _events_where(workspace_id, clients, as_of, m.events)
         if m.max_age_days is not None:
             where.append(Event.occurred_at > at - timedelta(days=m.max_age_days))
         rank = sa.func.row_number().over(
@@ -152,7 +172,7 @@ def aggregate_statement(
         names[m.key] = f"l{i}"
 
     if any(m.kind is MeasureKind.OPEN_TICKETS for m in measures):
-        where = _events_where(workspace_id, client_ids, as_of, [TICKET_OPENED, TICKET_RESOLVED])
+        where = _events_where(workspace_id, clients, as_of, [TICKET_OPENED, TICKET_RESOLVED])
         opened = sa.func.max(Event.occurred_at).filter(Event.type == TICKET_OPENED)
         resolved = sa.func.max(Event.occurred_at).filter(Event.type == TICKET_RESOLVED)
         per_ticket = (
@@ -195,7 +215,7 @@ def aggregate_statement(
                 ),
                 sa.func.count().label("contracts"),
             )
-            .where(Contract.workspace_id == workspace_id, Contract.client_id.in_(client_ids))
+            .where(Contract.workspace_id == workspace_id, clients.where(Contract.client_id))
             .group_by(Contract.client_id)
             .subquery("m")
         )
@@ -205,7 +225,7 @@ def aggregate_statement(
     stmt = (
         sa.select(*columns)
         .select_from(stmt_from)
-        .where(Client.workspace_id == workspace_id, Client.id.in_(client_ids))
+        .where(Client.workspace_id == workspace_id, clients.where(Client.id))
     )
     return stmt, names
 
@@ -214,14 +234,14 @@ async def measure_aggregates(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     measures: Sequence[Measure],
-    client_ids: Sequence[uuid.UUID],
+    clients: Selection,
     as_of: AsOf,
 ) -> dict[uuid.UUID, dict[str, object]]:
     """For each client, each measure's aggregate: a last moment (`days_since`), a number, a
     (current, previous) pair (`trend`), a value (`attribute`), or None for no data."""
-    if not client_ids:
+    if not clients:
         return {}
-    stmt, names = aggregate_statement(workspace_id, measures, client_ids, as_of)
+    stmt, names = aggregate_statement(workspace_id, measures, clients, as_of)
     rows = (await session.execute(stmt)).mappings().all()
     return {row["client_id"]: _client_aggregates(row, measures, names, as_of) for row in rows}
 
