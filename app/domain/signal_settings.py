@@ -173,8 +173,12 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def validate(settings: SignalSettings, tiers: list[str], stages: list[str]) -> SignalSettings:
-    """The rules no single field states: names that must exist, thresholds in order."""
+def validate(
+    settings: SignalSettings, tiers: list[str] | None, stages: list[str] | None
+) -> SignalSettings:
+    """The rules no single field states: names that must exist, thresholds in order. `tiers`
+    or `stages` None skips that check: a workspace that renamed its tiers keeps the stale keys
+    harmlessly until it sends a new map."""
     problems: list[tuple[str, str]] = []
     usage = settings.usage_drop
     for name in usage.event_types:
@@ -185,10 +189,10 @@ def validate(settings: SignalSettings, tiers: list[str], stages: list[str]) -> S
     if usage.high_drop_percent < usage.drop_percent:
         problems.append(("usage_drop.high_drop_percent", "must be at least drop_percent"))
     for tier in settings.gone_quiet.tier_days:
-        if tier not in tiers:
+        if tiers is not None and tier not in tiers:
             problems.append(("gone_quiet.tier_days", f"unknown tier {tier!r}"))
     for stage in settings.stage_overdue.stage_days:
-        if stage not in stages:
+        if stages is not None and stage not in stages:
             problems.append(("stage_overdue.stage_days", f"unknown lifecycle stage {stage!r}"))
     renewal = settings.renewal_approaching
     if not renewal.low_days >= renewal.medium_days >= renewal.high_days:

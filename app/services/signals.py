@@ -197,9 +197,11 @@ async def update_settings(
     repository = SignalRepository(session)
     current, tag = await get_settings(session, principal)
     check_if_match(if_match, tag)
-    updated = settings_rules.validate(
-        settings_rules.apply_changes(current, changes), workspace.tiers, workspace.lifecycle_stages
+    tiers = workspace.tiers if "tier_days" in changes.get("gone_quiet", {}) else None
+    stages = (
+        workspace.lifecycle_stages if "stage_days" in changes.get("stage_overdue", {}) else None
     )
+    updated = settings_rules.validate(settings_rules.apply_changes(current, changes), tiers, stages)
     document = settings_rules.to_document(updated)
     record = await repository.settings(workspace.id)
     if record is None:

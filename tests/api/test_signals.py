@@ -335,6 +335,20 @@ class TestSettings:
         assert response.headers["content-type"] == PROBLEM
         assert loc in [e["loc"] for e in response.json()["errors"]]
 
+    async def test_renamed_tiers_do_not_block_other_changes(self, api: httpx.AsyncClient) -> None:
+        response = await api.patch("/v1/workspace", json={"tiers": ["gold", "silver"]})
+        assert response.status_code == 200, response.text
+        response = await api.patch("/v1/signal-settings", json={"usage_drop": {"min_baseline": 30}})
+        assert response.status_code == 200, response.text
+        response = await api.patch(
+            "/v1/signal-settings", json={"gone_quiet": {"tier_days": {"gold": 14, "smb": 60}}}
+        )
+        assert response.status_code == 422
+        response = await api.patch(
+            "/v1/signal-settings", json={"gone_quiet": {"tier_days": {"gold": 14}}}
+        )
+        assert response.status_code == 200, response.text
+
     async def test_refused_settings_change_nothing(self, api: httpx.AsyncClient) -> None:
         before = (await api.get("/v1/signal-settings")).json()
         response = await api.patch(

@@ -86,3 +86,10 @@ class TestValidate:
         assert self._loc({"renewal_approaching": {"high_days": 70}}) == [
             ["body", "renewal_approaching"]
         ]
+
+    def test_tiers_and_stages_are_checked_only_when_given(self) -> None:
+        changed = apply_changes(
+            DEFAULT_SETTINGS,
+            {"gone_quiet": {"tier_days": {"gold": 1}}, "stage_overdue": {"stage_days": {"x": 1}}},
+        )
+        assert validate(changed, None, None) == changed
