@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, Strict, StringConstraints
 
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
@@ -162,7 +162,9 @@ class OverrideCreate(InputModel):
         expires_at="2026-12-31T00:00:00Z",
     )
 
-    score: float | None = Field(default=None, ge=0, le=100, description="Or give a band.")
+    score: Annotated[float, Strict()] | None = Field(
+        default=None, ge=0, le=100, description="Or give a band."
+    )
     band: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
     author: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

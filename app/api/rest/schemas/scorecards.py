@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, Strict, StringConstraints
 
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
@@ -18,6 +18,8 @@ from app.domain.scorecard_documents import to_document
 from app.domain.scorecards import DEFAULT_SCORECARD, MeasureKind
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+Number = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Days = Annotated[int, Strict()]
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 MeasureKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -27,7 +29,7 @@ EXAMPLE_BANDS = DEFAULT_DOCUMENT["bands"]
 
 
 class BreakpointScaleInput(InputModel):
-    breakpoints: list[tuple[float, float]] = Field(
+    breakpoints: list[tuple[Number, Number]] = Field(
         min_length=1,
         max_length=50,
         description="(raw value, points) pairs by rising raw value; points are interpolated "
@@ -36,10 +38,10 @@ class BreakpointScaleInput(InputModel):
 
 
 class CategoricalScaleInput(InputModel):
-    categories: dict[Annotated[str, StringConstraints(max_length=200)], float] = Field(
+    categories: dict[Annotated[str, StringConstraints(max_length=200)], Number] = Field(
         max_length=100, description="Points per value."
     )
-    default: float = Field(default=0, description="Points of any value not listed.")
+    default: Number = Field(default=0, description="Points of any value not listed.")
 
 
 class MissingInput(InputModel):
@@ -47,7 +49,7 @@ class MissingInput(InputModel):
         description="`exclude` drops the measure and renormalises the weights; `worst` scores "
         "0; `fixed` scores `points`."
     )
-    points: float | None = None
+    points: Number | None = None
 
 
 class MeasureInput(InputModel):
@@ -55,10 +57,10 @@ class MeasureInput(InputModel):
     label: Label | None = Field(default=None, description="Used in reasons; defaults to the key.")
     kind: MeasureKind
     group: Word = "engagement"
-    weight: float
+    weight: Number
     events: list[EventType] = Field(default_factory=list, max_length=20)
-    window_days: int | None = Field(default=None, description="count, sum, average, trend.")
-    max_age_days: int | None = Field(default=None, description="latest_value: older is no data.")
+    window_days: Days | None = Field(default=None, description="count, sum, average, trend.")
+    max_age_days: Days | None = Field(default=None, description="latest_value: older is no data.")
     attribute: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = Field(
         default=None,
         description="attribute: `mrr`, `tier`, `lifecycle_stage`, `status` or a key of the "
@@ -71,7 +73,7 @@ class MeasureInput(InputModel):
 
 class BandInput(InputModel):
     name: Word
-    minimum: float
+    minimum: Number
 
 
 class ScorecardCreate(InputModel):
@@ -93,7 +95,7 @@ class ScorecardCreate(InputModel):
     bands: list[BandInput] | None = Field(
         default=None, max_length=10, description="Highest first; defaults to 70/40/0."
     )
-    min_delta: float = Field(
+    min_delta: Number = Field(
         default=1.0, description="A score is stored when it moves by at least this much."
     )
 
@@ -107,7 +109,7 @@ class ScorecardUpdate(InputModel):
     tiers: list[Word] = optional()
     measures: list[MeasureInput] = optional()
     bands: list[BandInput] = optional()
-    min_delta: float = optional()
+    min_delta: Number = optional()
 
 
 class ScorecardDraft(InputModel):
@@ -117,7 +119,7 @@ class ScorecardDraft(InputModel):
 
     measures: list[MeasureInput] = optional()
     bands: list[BandInput] = optional()
-    min_delta: float = optional()
+    min_delta: Number = optional()
 
 
 class ScorecardRead(BaseModel):
@@ -203,7 +205,7 @@ class BackfillRequest(InputModel):
 
     from_: IsoDateTime = Field(alias="from")
     to: IsoDateTime
-    step_days: int = Field(default=1, ge=1, le=365)
+    step_days: Days = Field(default=1, ge=1, le=365)
 
 
 class BackfillRead(BaseModel):
