@@ -19,7 +19,7 @@ from app.domain.scorecards import UNKNOWN_BAND, band_for
 from app.errors import InvalidInput, NotFound
 from app.services.clients import load_client
 from app.services.health import Scored, score_clients, stored_score
-from app.services.scorecards import LiveScorecard, assignment
+from app.services.scorecards import LiveScorecard, assignment, in_force_at
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,15 @@ async def get_health(
     repo = HealthRepository(session)
     before = await repo.before(workspace_id, [client.id], at)
     previous = {c: stored_score(row) for c, row in before.items()}
-    ref = ClientRef(client.id, client.tier)
-    scored = await score_clients(
-        session, workspace_id, [ref], cards, AsOf(at, known_by=at), previous
-    )
-    if not scored:
+    card = cards.for_tier(client.tier)
+    if card is None:
         raise NotFound("no scorecard applies to this client")
-    (result,) = scored
+    if as_of is not None:
+        card = await in_force_at(session, workspace_id, card, at)
+    ref = ClientRef(client.id, client.tier)
+    (result,) = await score_clients(
+        session, workspace_id, [ref], cards, AsOf(at, known_by=at), previous, only=card
+    )
     override = await repo.active_override(workspace_id, client.id, at)
     return HealthView(client.id, result.scorecard, at, result.health, override)
 

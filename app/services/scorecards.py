@@ -278,6 +278,18 @@ async def list_versions(
     )
 
 
+async def in_force_at(
+    session: AsyncSession, workspace_id: uuid.UUID, card: LiveScorecard, at: datetime
+) -> LiveScorecard:
+    """The scorecard as its version in force at `at` (its first version if it is younger)."""
+    version = await ScorecardRepository(session).version_at(workspace_id, card.id, at)
+    if version is None or version.version == card.version:
+        return card
+    return LiveScorecard(
+        card.id, version.version, card.tiers, from_document(card.card.name, version.definition)
+    )
+
+
 async def load_live(
     session: AsyncSession, workspace_id: uuid.UUID, scorecard_id: uuid.UUID
 ) -> LiveScorecard:

@@ -122,6 +122,20 @@ class TestAsOf:
             assert got["explanation"] == snapshot["explanation"]
         assert history[0]["explanation"][1]["delta"] is not None  # against the snapshot before
 
+    async def test_uses_the_scorecard_version_in_force_then(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, clock: list[datetime]
+    ) -> None:
+        card = await create_scorecard(api, tiers=["mid"], measures=[SEATS])
+        cid = (await scored_client(api, seats=60))["id"]
+        before_edit = clock[-1]
+        clock.append(before_edit + timedelta(hours=1))
+        edited = {"bands": [{"name": "healthy", "minimum": 50}, {"name": "at_risk", "minimum": 0}]}
+        assert (await api.patch(f"/v1/scorecards/{card['id']}", json=edited)).status_code == 200
+        then = await health(api, cid, as_of=before_edit.isoformat().replace("+00:00", "Z"))
+        now = await health(api, cid)
+        assert (then["band"], then["scorecard"]["version"]) == ("neutral", 1)
+        assert (now["band"], now["scorecard"]["version"]) == ("healthy", 2)
+
     async def test_ignores_events_recorded_after_the_moment(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
     ) -> None:

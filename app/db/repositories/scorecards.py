@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -64,6 +65,22 @@ class ScorecardRepository:
             ScorecardVersion.workspace_id == workspace_id,
             ScorecardVersion.scorecard_id == scorecard_id,
             ScorecardVersion.version == version,
+        )
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    async def version_at(
+        self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, at: datetime
+    ) -> ScorecardVersion | None:
+        """The version in force at `at`: the newest created by then."""
+        stmt = (
+            sa.select(ScorecardVersion)
+            .where(
+                ScorecardVersion.workspace_id == workspace_id,
+                ScorecardVersion.scorecard_id == scorecard_id,
+                ScorecardVersion.created_at <= at,
+            )
+            .order_by(ScorecardVersion.version.desc())
+            .limit(1)
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
