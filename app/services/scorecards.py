@@ -259,13 +259,8 @@ async def list_scorecards(
     await session.commit()
     repo = ScorecardRepository(session)
     page = await repo.page(principal.workspace_id, sort=sort, cursor=cursor, limit=limit)
-    views = []
-    for scorecard in page.items:
-        version = await repo.version(
-            principal.workspace_id, scorecard.id, scorecard.current_version
-        )
-        assert version is not None
-        views.append(ScorecardView(scorecard, version))
+    versions = await repo.current_versions(principal.workspace_id, page.items)
+    views = [ScorecardView(s, versions[s.id]) for s in page.items]
     return Page(items=views, next_cursor=page.next_cursor, has_more=page.has_more)
 
 

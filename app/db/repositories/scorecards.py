@@ -68,6 +68,22 @@ class ScorecardRepository:
         )
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def current_versions(
+        self, workspace_id: uuid.UUID, scorecards: list[Scorecard]
+    ) -> dict[uuid.UUID, ScorecardVersion]:
+        if not scorecards:
+            return {}
+        current = {s.id: s.current_version for s in scorecards}
+        stmt = sa.select(ScorecardVersion).where(
+            ScorecardVersion.workspace_id == workspace_id,
+            ScorecardVersion.scorecard_id.in_(current),
+        )
+        return {
+            v.scorecard_id: v
+            for v in (await self.session.scalars(stmt)).all()
+            if v.version == current[v.scorecard_id]
+        }
+
     async def version_at(
         self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, at: datetime
     ) -> ScorecardVersion | None:
