@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Scorecard, ScorecardVersion
+from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.paging import Page
 from app.db.repositories.scorecards import ScorecardRepository
 from app.db.repositories.workspaces import WorkspaceRepository
@@ -26,6 +27,8 @@ from app.domain.scorecard_documents import from_document, to_document
 from app.errors import Conflict, InvalidInput, NotFound
 
 DEFINITION_FIELDS = ("measures", "bands", "min_delta")
+RESCORE_JOB = "health.rescore_portfolio"
+"""Written for the workspace after a scorecard changes, so its clients are rescored now."""
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,11 @@ async def _check_tiers(
             raise Conflict(f"scorecard {other.name!r} already applies to {', '.join(taken)}")
 
 
+async def _rescore_soon(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> None:
+    message = NewMessage(kind=RESCORE_JOB, payload={}, workspace_id=workspace_id)
+    await OutboxRepository(session).add([message], now)
+
+
 async def create_scorecard(
     session: AsyncSession, principal: Principal, data: dict[str, Any], now: datetime
 ) -> ScorecardView:
@@ -176,6 +184,7 @@ async def create_scorecard(
         created_at=now,
     )
     await ScorecardRepository(session).add(scorecard, version)
+    await _rescore_soon(session, workspace_id, now)
     await session.commit()
     return ScorecardView(scorecard, version)
 
@@ -217,6 +226,7 @@ async def update_scorecard(
         created_at=now,
     )
     await repo.add_version(version)
+    await _rescore_soon(session, principal.workspace_id, now)
     await session.commit()
     return ScorecardView(scorecard, version)
 
@@ -234,6 +244,7 @@ async def delete_scorecard(
     if not scorecard.tiers:
         raise Conflict("the all-clients scorecard cannot be deleted; edit it instead")
     scorecard.archived_at = now
+    await _rescore_soon(session, principal.workspace_id, now)
     await session.commit()
 
 

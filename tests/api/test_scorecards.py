@@ -6,7 +6,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from app.db.models import Scorecard
+from app.db.models import OutboxMessage, Scorecard
 from app.domain.scorecard_documents import to_document
 from app.domain.scorecards import DEFAULT_SCORECARD
 from tests.factories import Workspace, create_client
@@ -114,6 +114,19 @@ class TestEdit:
         assert response.json()["min_delta"] == 3
         versions = (await api.get(f"{url}/versions")).json()
         assert [(v["version"], v["min_delta"]) for v in versions] == [(2, 3.0), (1, 1.0)]
+
+    async def test_queues_a_rescore_of_the_workspace(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        card = await create_scorecard(api, tiers=["mid"])
+        await api.patch(f"/v1/scorecards/{card['id']}", json={"min_delta": 3})
+        async with app.state.sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    sa.select(OutboxMessage).where(OutboxMessage.kind == "health.rescore_portfolio")
+                )
+            ).all()
+        assert [r.workspace_id for r in rows] == [workspace.id, workspace.id]
 
     async def test_an_invalid_edit_changes_nothing(self, api: httpx.AsyncClient) -> None:
         card = await create_scorecard(api, tiers=["mid"])
