@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -24,6 +24,7 @@ from app.workers import metrics
 from app.workers.registry import Job, JobRun, PermanentJobError, Registry, TransientJobError
 
 log = logging.getLogger("tenure.jobs")
+T = TypeVar("T")
 
 LEASE_MARGIN = timedelta(seconds=5)
 """A claim outlives the job's timeout by this much, so a live run never loses it."""
@@ -66,9 +67,17 @@ async def execute(
 ) -> Execution:
     """`retry_waits_as`: ENQUEUED when arq keeps the deferred retry, PENDING for the runner."""
     lease = timedelta(seconds=job.timeout_seconds) + LEASE_MARGIN
-    async with env.sessionmaker() as session:
-        claimed = await OutboxRepository(session).claim_for_run(outbox_id, env.clock(), lease)
-        await session.commit()
+    claim = asyncio.ensure_future(_claim(env, outbox_id, lease))
+    try:
+        claimed = await asyncio.shield(claim)
+    except asyncio.CancelledError:
+        # Stopped while claiming: if the claim committed after all, give the row back.
+        taken = await _outlast_cancellation(claim)
+        if taken is not None:
+            await _outlast_cancellation(
+                asyncio.ensure_future(_settle(env, taken, retry_waits_as, None, released=True))
+            )
+        raise
     if claimed is None:
         metrics.JOBS.labels(job=job.name, outcome=Outcome.SKIPPED.value).inc()
         return Execution(Outcome.SKIPPED)
@@ -82,6 +91,13 @@ async def execute(
         metrics.JOB_DURATION.labels(job=job.name).observe(time.perf_counter() - started)
     metrics.JOBS.labels(job=job.name, outcome=execution.outcome.value).inc()
     return execution
+
+
+async def _claim(env: JobEnvironment, outbox_id: uuid.UUID, lease: timedelta) -> RunningJob | None:
+    async with env.sessionmaker() as session:
+        claimed = await OutboxRepository(session).claim_for_run(outbox_id, env.clock(), lease)
+        await session.commit()
+        return claimed
 
 
 async def _run(
@@ -108,7 +124,9 @@ async def _run(
         return Execution(Outcome.SUCCEEDED, result=result)
     except asyncio.CancelledError:
         # Shutdown: the row waits again, where arq (which re-queues it) or a restart finds it.
-        await asyncio.shield(_settle(env, claimed, retry_waits_as, None, released=True))
+        await _outlast_cancellation(
+            asyncio.ensure_future(_settle(env, claimed, retry_waits_as, None, released=True))
+        )
         raise
     except ClaimLost:
         log.warning("job lost its claim", extra={"job": job.name, "outbox_id": str(claimed.id)})
@@ -150,6 +168,37 @@ async def _settle(
                 claimed.id, claimed.attempts, status, available_at, error or ""
             )
         await session.commit()
+
+
+RELEASE_DEADLINE_SECONDS = 10.0
+UNFINISHED_WRITES: "set[asyncio.Future[Any]]" = set()
+"""Writes that must outlive a shutdown; the worker waits for them before its loop ends."""
+
+
+async def finish_unfinished_writes() -> None:
+    """Called last on shutdown: the event loop's own teardown would cancel these."""
+    if UNFINISHED_WRITES:
+        await asyncio.wait(list(UNFINISHED_WRITES), timeout=RELEASE_DEADLINE_SECONDS)
+
+
+async def _outlast_cancellation(task: "asyncio.Future[T]") -> T | None:
+    """A shutdown cancels more than once (arq's signal handler, then its close): keep waiting
+    for a short database write that must not be cut off (a claim, or giving a row back), up to
+    a deadline. None if it did not finish, or failed (the lease will expire instead)."""
+    UNFINISHED_WRITES.add(task)
+    task.add_done_callback(UNFINISHED_WRITES.discard)
+    deadline = time.monotonic() + RELEASE_DEADLINE_SECONDS
+    while not task.done() and time.monotonic() < deadline:
+        try:
+            await asyncio.wait_for(asyncio.shield(task), deadline - time.monotonic())
+        except asyncio.CancelledError:
+            continue
+        except Exception:
+            break
+    if not task.done() or task.cancelled() or task.exception() is not None:
+        log.warning("a database write cut off by shutdown did not finish")
+        return None
+    return task.result()
 
 
 def _describe(exc: BaseException) -> str:

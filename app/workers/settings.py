@@ -17,7 +17,12 @@ from arq.worker import func
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
 from app.domain.jobs import Cadence, JobStatus, Timetable
-from app.workers.execution import JobEnvironment, Outcome, execute
+from app.workers.execution import (
+    JobEnvironment,
+    Outcome,
+    execute,
+    finish_unfinished_writes,
+)
 from app.workers.redis import QUEUE_NAME, redis_settings
 from app.workers.registry import Job, Registry, Schedule, default_registry
 from app.workers.relay import ArqDispatcher, Relay
@@ -142,7 +147,11 @@ async def run_worker(settings: Settings, registry: Registry | None = None) -> No
 
     delay = 1.0
     while True:
-        worker = Worker(**worker_options(settings, registry=registry), handle_signals=False)
+        worker = Worker(
+            **worker_options(settings, registry=registry),
+            handle_signals=False,
+            job_completion_wait=max(int(settings.shutdown_grace_seconds), 1),
+        )
         stopping = asyncio.Event()
         _install_signal_handlers(worker, stopping)
         started = datetime.now()
@@ -162,8 +171,11 @@ async def run_worker(settings: Settings, registry: Registry | None = None) -> No
         finally:
             try:
                 await worker.close()
-            except Exception:
-                log.debug("closing the worker after an outage failed", exc_info=True)
+            except (Exception, asyncio.CancelledError):
+                # arq's close re-raises the cancellation of the jobs it stopped; their rows
+                # were given back, and the sweeper covers what arq could not re-queue.
+                log.debug("closing the worker raised", exc_info=True)
+            await finish_unfinished_writes()
         if stopping.is_set():
             return
         ran = (datetime.now() - started).total_seconds()
@@ -172,14 +184,16 @@ async def run_worker(settings: Settings, registry: Registry | None = None) -> No
 
 
 def _install_signal_handlers(worker: Any, stopping: asyncio.Event) -> None:
-    """SIGTERM/SIGINT: cancel running jobs (arq re-queues them; their rows wait again)."""
+    """SIGTERM/SIGINT: stop taking jobs, let running ones finish for the grace period, then
+    cancel the rest (arq re-queues them; their rows wait again). Cancelling at once could cut
+    a job off inside a database call."""
     import signal
 
     loop = asyncio.get_running_loop()
 
     def stop(signum: int) -> None:
         stopping.set()
-        worker.handle_sig(signum)
+        worker.handle_sig_wait_for_completion(signum)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop, signum)

@@ -125,7 +125,8 @@ class WorkerProcesses:
             "TENURE_REDIS_URL": redis_url,
             "TENURE_OUTBOX_STALE_SECONDS": "2",
             "TENURE_RELAY_POLL_SECONDS": "0.2",
-            "TENURE_LOG_LEVEL": "WARNING",
+            "TENURE_SHUTDOWN_GRACE_SECONDS": "1",
+            "TENURE_LOG_LEVEL": os.environ.get("TENURE_TEST_WORKER_LOG_LEVEL", "WARNING"),
         }
         log = open(self.directory / f"worker-{len(self.started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(

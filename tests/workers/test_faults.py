@@ -118,6 +118,34 @@ class TestWorkerKilledMidJob:
         assert await _probe_runs(app, [client_id]) == {client_id: 1}
 
 
+class TestWorkerStoppedGracefully:
+    async def test_sigterm_gives_the_running_job_back_and_another_worker_runs_it(
+        self,
+        app: FastAPI,
+        workspace: Workspace,
+        redis_url: str,
+        workers: WorkerProcesses,
+        tmp_path: Path,
+    ) -> None:
+        client_id = await _client(app, workspace)
+        first = workers.start(redis_url)
+        sleep = {"sleep_at": "before", "sleep_seconds": 60, "sleep_marker": str(tmp_path / "m")}
+        await _probe_rows(app, workspace, [client_id], **sleep)
+        await wait_until(_all(app, PROBE_KIND, JobStatus.RUNNING), seconds=20, explain=workers.logs)
+
+        first.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(first.wait, 20) == 0, workers.logs()
+        (row,) = await _rows(app, PROBE_KIND)
+        assert row.status == JobStatus.ENQUEUED.value, workers.logs()  # arq re-queued it
+        assert row.attempts == 0  # an interrupted run is not a failed try
+
+        workers.start(redis_url)
+        await wait_until(
+            _all(app, PROBE_KIND, JobStatus.SUCCEEDED), seconds=30, explain=workers.logs
+        )
+        assert await _probe_runs(app, [client_id]) == {client_id: 1}
+
+
 class TestRedisOutage:
     async def test_events_are_accepted_while_redis_is_down_and_all_jobs_run_after(
         self,

@@ -247,11 +247,11 @@ class OutboxRepository:
     async def sweep(self, now: datetime, stale_after: timedelta) -> int:
         """Hand stuck rows to the relay again.
 
-        A row enqueued well past its due time may have been lost by Redis: it goes back to
-        pending under the same arq job id, which arq refuses while it still holds the job.
-        A row whose run's lease expired was abandoned by a dead run: arq would hold that job
-        until its in-progress key expires (the longest timeout of any job), so it gets a new
-        job id; the old delivery, if it ever runs, finds the row claimed or finished."""
+        A row enqueued well past its due time was lost by Redis, or is stuck behind an arq
+        in-progress key left by a killed worker (which lives as long as the longest timeout
+        of any job); a row whose run's lease expired was abandoned by a dead run. Either way
+        it goes back to pending under a new arq job id. Should the old delivery still run,
+        it finds the row claimed or finished and does nothing."""
         stuck = sa.and_(
             OutboxMessage.status == JobStatus.ENQUEUED.value,
             OutboxMessage.available_at < now - stale_after,
@@ -264,23 +264,18 @@ class OutboxRepository:
             OutboxMessage.status == JobStatus.RUNNING.value,
             OutboxMessage.lease_expires_at < now,
         )
-        swept = 0
-        for condition, generation in (
-            (stuck, OutboxMessage.generation),
-            (abandoned, OutboxMessage.generation + 1),
-        ):
-            result = await self.session.execute(
-                sa.update(OutboxMessage)
-                .where(condition)
-                .values(
-                    status=JobStatus.PENDING.value,
-                    available_at=now,
-                    generation=generation,
-                    lease_expires_at=None,
-                )
-                .returning(OutboxMessage.id)
+        result = await self.session.execute(
+            sa.update(OutboxMessage)
+            .where(sa.or_(stuck, abandoned))
+            .values(
+                status=JobStatus.PENDING.value,
+                available_at=now,
+                generation=OutboxMessage.generation + 1,
+                lease_expires_at=None,
             )
-            swept += len(result.all())
+            .returning(OutboxMessage.id)
+        )
+        swept = len(result.all())
         if swept:
             self.session.info[OUTBOX_WRITTEN] = True
         return swept
