@@ -7,13 +7,15 @@ change is announced on the outbox (`health.changed`) and every evaluated client'
 to the signals evaluation.
 """
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.db.models import HealthScore
 from app.db.repositories.health import ClientRef, HealthRepository
@@ -160,8 +162,10 @@ async def _evaluate(
     selection: Selection,
     cards: Assignment,
     now: datetime,
+    measured: list[Measured] | None = None,
 ) -> Evaluation:
-    """Scores every client, explains and stores only those that moved."""
+    """Scores every client, explains and stores only those that moved; `measured` when the
+    raw values were read ahead."""
     if not refs:
         return Evaluation(0, 0)
     repo = HealthRepository(session)
@@ -172,9 +176,10 @@ async def _evaluate(
         )
         for row in (await repo.latest(workspace_id, selection)).values()
     }
-    measured = await measure_clients(
-        session, workspace_id, refs, cards, AsOf(now, known_by=now), span=selection
-    )
+    if measured is None:
+        measured = await measure_clients(
+            session, workspace_id, refs, cards, AsOf(now, known_by=now), span=selection
+        )
     highest = await repo.highest_since(workspace_id, selection, now - TREND_WINDOW)
     moved: list[Measured] = []
     trends = {}
@@ -246,18 +251,50 @@ def _trend(
 async def rescore_workspace(
     session: AsyncSession, workspace_id: uuid.UUID, now: datetime, batch_size: int = BATCH_SIZE
 ) -> Evaluation:
-    """The whole portfolio in batches of clients, each batch set-based; flushes only."""
+    """The whole portfolio in batches of clients, each batch set-based; flushes only.
+
+    On PostgreSQL the next batch's aggregates are read on a second connection while this
+    batch is scored and stored, so the database and Python work at the same time. The read
+    ahead sees committed events, contracts and clients only, which is all it reads."""
     cards = await assignment(session, workspace_id, now)
     repo = HealthRepository(session)
-    evaluated = stored = 0
-    after = None
-    while refs := await repo.client_batch(workspace_id, after, batch_size):
+    as_of = AsOf(now, known_by=now)
+    reader = _reader(session)
+
+    async def measure(refs: list[ClientRef]) -> list[Measured]:
         span = Selection.span([r.id for r in refs])
-        result = await _evaluate(session, workspace_id, refs, span, cards, now)
-        evaluated += result.evaluated
-        stored += result.stored
-        after = refs[-1].id
+        return await measure_clients(reader or session, workspace_id, refs, cards, as_of, span=span)
+
+    evaluated = stored = 0
+    ahead: asyncio.Future[list[Measured]] | None = None
+    try:
+        refs = await repo.client_batch(workspace_id, None, batch_size)
+        ahead = asyncio.ensure_future(measure(refs)) if reader and refs else None
+        while refs:
+            following = await repo.client_batch(workspace_id, refs[-1].id, batch_size)
+            measured = await ahead if ahead else None
+            ahead = asyncio.ensure_future(measure(following)) if reader and following else None
+            span = Selection.span([r.id for r in refs])
+            result = await _evaluate(session, workspace_id, refs, span, cards, now, measured)
+            evaluated += result.evaluated
+            stored += result.stored
+            refs = following
+    finally:
+        if ahead is not None and not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
+        if reader is not None:
+            await reader.close()
     return Evaluation(evaluated, stored)
+
+
+def _reader(session: AsyncSession) -> AsyncSession | None:
+    """A read-only companion session on PostgreSQL; SQLite reads on the one connection."""
+    bind = session.bind
+    if not isinstance(bind, AsyncEngine) or bind.dialect.name != "postgresql":
+        return None
+    return AsyncSession(bind=bind, expire_on_commit=False)
 
 
 async def rescore_all(

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.db.models import HealthScore
 from app.main import create_app
+from app.services import health as health_service
 from app.workers import health as jobs
 from app.workers.registry import JobRun, PermanentJobError
 from tests.factories import Workspace, create_client, create_workspace
@@ -108,6 +109,19 @@ class TestRescorePortfolio:
             await session.commit()
         assert result["clients"] == 5
         assert len(await stored(app)) == 5
+
+
+class TestRescoreWorkspace:
+    async def test_batches_cover_every_client_once(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        for _ in range(5):
+            await create_client(api)
+        async with app.state.sessionmaker() as session:
+            result = await health_service.rescore_workspace(session, workspace.id, NOW, 2)
+            await session.commit()
+        assert (result.evaluated, result.stored) == (5, 5)
+        assert len({s.client_id for s in await stored(app)}) == 5
 
 
 @pytest.fixture
