@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 
 from app.db.models import Signal
+from app.db.repositories.signals import NewSignal, SignalRepository
 from app.domain.api_keys import Principal, Scope
 from app.services.signals import acknowledge_signal
 from tests.factories import (
@@ -409,3 +410,17 @@ class TestSetBased:
         assert one >= 6  # settings, clients, events, NPS, escalations, renewals, ...
         assert many == one
         assert len(await stored_signals(app)) == 12
+
+
+class TestConcurrentEvaluations:
+    async def test_an_insert_racing_an_unresolved_signal_is_skipped_not_an_error(
+        self, app: FastAPI, workspace: Workspace, client: dict[str, Any]
+    ) -> None:
+        """What a second evaluation that read before the first committed ends up doing."""
+        await open_score_drop(app, workspace.id, client["id"])
+        async with app.state.sessionmaker() as session:
+            racing = NewSignal(uuid.UUID(client["id"]), "score_drop", "high", {})
+            assert await SignalRepository(session).open(workspace.id, [racing], T) == []
+            await session.commit()
+        (signal,) = await stored_signals(app)
+        assert signal.severity == "medium"
