@@ -1,5 +1,6 @@
 """evaluate_signals on a real database: facts from SQL, open, dedupe, refresh, resolve, outbox."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from app.db.models import Signal
 from app.db.repositories.signals import NewSignal, SignalRepository
 from app.domain.api_keys import Principal, Scope
-from app.services.signals import acknowledge_signal
+from app.services.signals import acknowledge_signal, evaluate_signals
+from tests.databases import backend
 from tests.factories import (
     Workspace,
     create_client,
@@ -424,3 +426,21 @@ class TestConcurrentEvaluations:
             await session.commit()
         (signal,) = await stored_signals(app)
         assert signal.severity == "medium"
+
+    @pytest.mark.skipif(
+        backend() != "postgresql", reason="SQLite serialises writers, so nothing can race"
+    )
+    async def test_two_evaluations_at_once_open_one_signal(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, client: dict[str, Any]
+    ) -> None:
+        await ingest(api, [event(client["id"], "payment_failed", 2)])
+        ids = [uuid.UUID(client["id"])]
+        async with app.state.sessionmaker() as first, app.state.sessionmaker() as second:
+            await evaluate_signals(first, workspace.id, ids, T, {})  # inserted, not committed
+            racing = asyncio.create_task(evaluate_signals(second, workspace.id, ids, T, {}))
+            await asyncio.sleep(0.3)  # the second has read nothing unresolved and now waits
+            await first.commit()
+            await racing
+            await second.commit()
+        assert len(await stored_signals(app)) == 1
+        assert len(await outbox(app, "signal.opened")) == 1
