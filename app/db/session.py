@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 
-def create_engine(database_url: str, *, pooled: bool = True) -> AsyncEngine:
-    """`pooled=False` opens a connection per session, for callers that hop event loops."""
+def create_engine(database_url: str, *, pooled: bool = True, pre_ping: bool = True) -> AsyncEngine:
+    """`pooled=False` opens a connection per session, for callers that hop event loops;
+    `pre_ping=False` saves a round trip per checkout where a failed call is retried anyway
+    (the worker: a job that hits a dead connection fails its attempt and runs again)."""
     url = make_url(database_url)
     pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.get_backend_name() == "sqlite":
@@ -25,7 +27,7 @@ def create_engine(database_url: str, *, pooled: bool = True) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if pooled:
-        pool = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+        pool = {"pool_pre_ping": pre_ping, "pool_size": 10, "max_overflow": 10}
     return create_async_engine(url, **pool)
 
 

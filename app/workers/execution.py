@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db.repositories.outbox import OutboxRepository, RunningJob
@@ -42,6 +42,10 @@ class JobEnvironment:
     sessionmaker: async_sessionmaker[AsyncSession]
     registry: Registry
     clock: Callable[[], datetime] = field(default=utcnow)
+
+    def __post_init__(self) -> None:
+        engine: AsyncEngine = self.sessionmaker.kw["bind"]
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class Outcome(StrEnum):
@@ -94,10 +98,10 @@ async def execute(
 
 
 async def _claim(env: JobEnvironment, outbox_id: uuid.UUID, lease: timedelta) -> RunningJob | None:
-    async with env.sessionmaker() as session:
-        claimed = await OutboxRepository(session).claim_for_run(outbox_id, env.clock(), lease)
-        await session.commit()
-        return claimed
+    # One statement needs no transaction around it: autocommit saves BEGIN and COMMIT, two of
+    # the round trips every job pays.
+    async with env.sessionmaker(bind=env.autocommit) as session:
+        return await OutboxRepository(session).claim_for_run(outbox_id, env.clock(), lease)
 
 
 async def _run(
@@ -115,12 +119,17 @@ async def _run(
                 session=session,
                 settings=env.settings,
             )
-            result = await asyncio.wait_for(job.body(run), job.timeout_seconds)
-            if not await OutboxRepository(session).succeed(
-                claimed.id, claimed.attempts, env.clock()
-            ):
-                raise ClaimLost(str(claimed.id))
-            await session.commit()
+            async with asyncio.timeout(job.timeout_seconds):
+                result = await job.body(run)
+            # The completion commits with the body's writes; a body that wrote nothing needs
+            # no transaction to share, so its completion is one autocommitted statement.
+            settle = session if session.in_transaction() else None
+            async with env.sessionmaker(bind=env.autocommit) as alone:
+                outbox = OutboxRepository(settle or alone)
+                if not await outbox.succeed(claimed.id, claimed.attempts, env.clock()):
+                    raise ClaimLost(str(claimed.id))
+            if settle is not None:
+                await settle.commit()
         return Execution(Outcome.SUCCEEDED, result=result)
     except asyncio.CancelledError:
         # Shutdown: the row waits again, where arq (which re-queues it) or a restart finds it.

@@ -84,7 +84,7 @@ def worker_options(
     registry = registry or default_registry()
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(settings.database_url)
+        engine = create_engine(settings.database_url, pre_ping=False)
         env = JobEnvironment(settings, create_sessionmaker(engine), registry)
         ctx["engine"] = engine
         ctx["env"] = env

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import OutboxMessage
 from app.db.repositories.paging import Page, paginate, sort_keys
+from app.db.types import UTCDateTime
 from app.domain.jobs import JobStatus
 
 OUTBOX_WRITTEN = "tenure.outbox_written"
@@ -56,6 +57,46 @@ class RunningJob:
 class OutboxDepth:
     by_status: dict[str, int]
     oldest_pending_at: datetime | None
+
+
+_OUTBOX = sa.Table(OutboxMessage.__tablename__, OutboxMessage.metadata)
+_NOW = sa.bindparam("now", type_=UTCDateTime())
+# The two statements every job runs, built once as Core statements: no ORM bookkeeping and no
+# per-call construction on the hot path of every job.
+_CLAIM = (
+    sa.update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == sa.bindparam("outbox_id", type_=sa.Uuid()),
+        sa.or_(
+            _OUTBOX.c.status.in_([status.value for status in CLAIMABLE]),
+            sa.and_(_OUTBOX.c.status == JobStatus.RUNNING.value, _OUTBOX.c.lease_expires_at < _NOW),
+        ),
+    )
+    .values(
+        status=JobStatus.RUNNING.value,
+        attempts=_OUTBOX.c.attempts + 1,
+        started_at=_NOW,
+        lease_expires_at=sa.bindparam("lease_until", type_=UTCDateTime()),
+    )
+    .returning(
+        _OUTBOX.c.id,
+        _OUTBOX.c.workspace_id,
+        _OUTBOX.c.kind,
+        _OUTBOX.c.payload,
+        _OUTBOX.c.attempts,
+        _OUTBOX.c.created_at,
+        _OUTBOX.c.started_at,
+    )
+)
+_SUCCEED = (
+    sa.update(_OUTBOX)
+    .where(
+        _OUTBOX.c.id == sa.bindparam("outbox_id", type_=sa.Uuid()),
+        _OUTBOX.c.status == JobStatus.RUNNING.value,
+        _OUTBOX.c.attempts == sa.bindparam("attempt"),
+    )
+    .values(status=JobStatus.SUCCEEDED.value, finished_at=_NOW, lease_expires_at=None)
+)
 
 
 class OutboxRepository:
@@ -131,37 +172,12 @@ class OutboxRepository:
             )
 
     async def claim_for_run(
-        self, outbox_id: uuid.UUID, now: datetime, lease: timedelta, *, due_only: bool = False
+        self, outbox_id: uuid.UUID, now: datetime, lease: timedelta
     ) -> RunningJob | None:
         """Take the row for one execution: waiting rows, or running ones whose lease ran out
         (their execution died). None when another execution holds it or it is finished."""
-        waiting: sa.ColumnElement[bool] = OutboxMessage.status.in_([s.value for s in CLAIMABLE])
-        if due_only:
-            waiting = sa.and_(waiting, OutboxMessage.available_at <= now)
-        abandoned = sa.and_(
-            OutboxMessage.status == JobStatus.RUNNING.value,
-            OutboxMessage.lease_expires_at < now,
-        )
-        stmt = (
-            sa.update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id, sa.or_(waiting, abandoned))
-            .values(
-                status=JobStatus.RUNNING.value,
-                attempts=OutboxMessage.attempts + 1,
-                started_at=now,
-                lease_expires_at=now + lease,
-            )
-            .returning(
-                OutboxMessage.id,
-                OutboxMessage.workspace_id,
-                OutboxMessage.kind,
-                OutboxMessage.payload,
-                OutboxMessage.attempts,
-                OutboxMessage.created_at,
-                OutboxMessage.started_at,
-            )
-        )
-        row = (await self.session.execute(stmt)).one_or_none()
+        params = {"outbox_id": outbox_id, "now": now, "lease_until": now + lease}
+        row = (await self.session.execute(_CLAIM, params)).one_or_none()
         return None if row is None else RunningJob(*row)
 
     async def due(self, now: datetime, limit: int, exclude: set[uuid.UUID]) -> list[ClaimedRow]:
@@ -181,13 +197,9 @@ class OutboxRepository:
 
     async def succeed(self, outbox_id: uuid.UUID, attempt: int, now: datetime) -> bool:
         """False when the run lost its claim: the caller must roll back what it did."""
-        return await self._settle(
-            outbox_id,
-            attempt,
-            status=JobStatus.SUCCEEDED.value,
-            finished_at=now,
-            lease_expires_at=None,
-        )
+        params = {"outbox_id": outbox_id, "attempt": attempt, "now": now}
+        result = await self.session.execute(_SUCCEED, params)
+        return bool(getattr(result, "rowcount", 0))
 
     async def fail(self, outbox_id: uuid.UUID, attempt: int, now: datetime, error: str) -> bool:
         return await self._settle(
