@@ -12,6 +12,7 @@ from app.db.models import HealthOverride, HealthScore
 from app.db.repositories.clients import ClientFilters, ClientRepository
 from app.db.repositories.health import ClientRef, HealthRepository, PortfolioFilters, PortfolioRow
 from app.db.repositories.health_aggregates import AsOf
+from app.db.repositories.health_overrides import HealthOverrideRepository
 from app.db.repositories.paging import Page
 from app.domain.api_keys import Principal
 from app.domain.health import HealthScore as Health
@@ -62,7 +63,7 @@ async def get_health(
     (result,) = await score_clients(
         session, workspace_id, [ref], cards, AsOf(at, known_by=at), previous, only=card
     )
-    override = await repo.active_override(workspace_id, client.id, at)
+    override = await HealthOverrideRepository(session).active(workspace_id, client.id, at)
     return HealthView(client.id, result.scorecard, at, result.health, override)
 
 
@@ -244,7 +245,7 @@ async def create_override(
         expires_at=data["expires_at"],
         created_at=now,
     )
-    await HealthRepository(session).add_override(override)
+    await HealthOverrideRepository(session).add(override)
     await session.commit()
     return override
 
@@ -263,6 +264,6 @@ async def list_overrides(
     limit: int,
 ) -> Page[HealthOverride]:
     client = await load_client(session, principal, client_id)
-    return await HealthRepository(session).overrides(
+    return await HealthOverrideRepository(session).page(
         principal.workspace_id, client.id, cursor=cursor, limit=limit
     )

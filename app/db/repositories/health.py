@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Client, HealthOverride, HealthScore, Workspace
+from app.db.models import Client, HealthScore, Workspace
 from app.db.repositories.health_aggregates import Selection
 from app.db.repositories.paging import Page, SortKey, paginate
 from app.domain.pagination import Cursor, InvalidCursor, decode_cursor, encode_cursor
@@ -22,7 +22,6 @@ SNAPSHOT_COLUMNS = (
     HealthScore.scorecard_id,
     HealthScore.scorecard_version,
 )
-OVERRIDE_SORT = SortKey(HealthOverride.created_at, descending=True)
 NO_VALUE = -1000.0
 
 
@@ -352,58 +351,3 @@ class HealthRepository:
             last = rows[limit - 1]
             next_cursor = encode_cursor(Cursor(sort=sort, values=[float(last[6]), str(last[1])]))
         return Page(items=items, next_cursor=next_cursor, has_more=has_more)
-
-    async def add_override(self, override: HealthOverride) -> HealthOverride:
-        self.session.add(override)
-        await self.session.flush()
-        return override
-
-    async def active_override(
-        self, workspace_id: uuid.UUID, client_id: uuid.UUID, at: datetime
-    ) -> HealthOverride | None:
-        """The newest override still in force at `at`."""
-        stmt = (
-            sa.select(HealthOverride)
-            .where(
-                HealthOverride.workspace_id == workspace_id,
-                HealthOverride.client_id == client_id,
-                HealthOverride.created_at <= at,
-                HealthOverride.expires_at > at,
-            )
-            .order_by(HealthOverride.created_at.desc(), HealthOverride.id.desc())
-            .limit(1)
-        )
-        return (await self.session.scalars(stmt)).one_or_none()
-
-    async def active_overrides(
-        self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], at: datetime
-    ) -> dict[uuid.UUID, HealthOverride]:
-        if not client_ids:
-            return {}
-        stmt = (
-            sa.select(HealthOverride)
-            .where(
-                HealthOverride.workspace_id == workspace_id,
-                HealthOverride.client_id.in_(client_ids),
-                HealthOverride.created_at <= at,
-                HealthOverride.expires_at > at,
-            )
-            .order_by(HealthOverride.created_at, HealthOverride.id)
-        )
-        return {o.client_id: o for o in (await self.session.scalars(stmt)).all()}
-
-    async def overrides(
-        self, workspace_id: uuid.UUID, client_id: uuid.UUID, *, cursor: str | None, limit: int
-    ) -> Page[HealthOverride]:
-        stmt = sa.select(HealthOverride).where(
-            HealthOverride.workspace_id == workspace_id, HealthOverride.client_id == client_id
-        )
-        return await paginate(
-            self.session,
-            stmt,
-            id_column=HealthOverride.id,
-            sort="-created_at",
-            key=OVERRIDE_SORT,
-            cursor=cursor,
-            limit=limit,
-        )
