@@ -12,7 +12,12 @@ from app.db.models import Signal, SignalSettingsRecord
 from app.db.repositories.clients import ClientRepository
 from app.db.repositories.owners import OwnerRepository
 from app.db.repositories.paging import Page
-from app.db.repositories.signals import NewSignal, SignalFilters, SignalRepository
+from app.db.repositories.signals import (
+    NewSignal,
+    SignalFilters,
+    SignalRepository,
+    StoredSignal,
+)
 from app.domain import signal_settings as settings_rules
 from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
@@ -31,6 +36,10 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.services.outbox import emit
 from app.services.workspaces import get_workspace
 
+SIGNALS_PER_MESSAGE = 500
+"""Signals per outbox row: a daily rescore may open thousands; one row each would be as many
+jobs."""
+
 
 async def evaluate_signals(
     session: AsyncSession,
@@ -39,73 +48,87 @@ async def evaluate_signals(
     now: datetime,
     score_trends: Mapping[uuid.UUID, ScoreTrend],
 ) -> None:
-    """Opens, refreshes and resolves the clients' signals at `now`, with an outbox row for
-    each one opened or resolved. Flushes only: the caller owns the transaction."""
+    """Opens, refreshes and resolves the clients' signals at `now`, with `signal.opened` and
+    `signal.resolved` outbox rows listing them. Flushes only: the caller owns the
+    transaction."""
     repository = SignalRepository(session)
     settings = await load_settings(session, workspace_id)
     facts = await repository.facts(workspace_id, client_ids, settings, now)
     unresolved = await repository.unresolved(workspace_id, [f.client_id for f in facts])
     to_open: list[NewSignal] = []
-    resolved: list[Signal] = []
+    to_refresh: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
+    to_resolve: list[StoredSignal] = []
     for client_facts in facts:
         rows = {SignalKind(s.kind): s for s in unresolved.get(client_facts.client_id, [])}
         evaluation = detect(client_facts, score_trends.get(client_facts.client_id), settings, now)
         changes = plan(evaluation, {kind: _existing(row) for kind, row in rows.items()})
-        for detection in changes.to_open:
-            to_open.append(
-                NewSignal(
-                    client_facts.client_id,
-                    detection.kind.value,
-                    detection.severity.value,
-                    detection.figures,
-                )
-            )
+        to_open += [
+            NewSignal(client_facts.client_id, d.kind.value, d.severity.value, d.figures)
+            for d in changes.to_open
+        ]
         # A late evaluation (an older job run after a newer one) must not undo the newer one.
-        by_id = {row.id: row for row in rows.values() if row.evaluated_at <= now}
-        for signal_id, detection in changes.to_refresh:
-            if (row := by_id.get(signal_id)) is None:
-                continue
-            row.severity = detection.severity.value
-            row.figures = detection.figures
-            row.evaluated_at = now
-        for existing in changes.to_resolve:
-            if (row := by_id.get(existing.id)) is None:
-                continue
-            row.status = SignalStatus.RESOLVED.value
-            row.resolved_at = now
-            row.evaluated_at = now
-            resolved.append(row)
-    await repository.flush()
+        current = {row.id: row for row in rows.values() if row.evaluated_at <= now}
+        to_refresh += [
+            (i, d.severity.value, d.figures) for i, d in changes.to_refresh if i in current
+        ]
+        to_resolve += [current[e.id] for e in changes.to_resolve if e.id in current]
+    await repository.refresh(to_refresh, now)
+    resolved = await repository.resolve([s.id for s in to_resolve], now)
     opened = await repository.open(workspace_id, to_open, now)
-    for signal in opened:
-        await emit(
-            session, OutboxKind.SIGNAL_OPENED, _payload(signal), workspace_id=workspace_id, now=now
-        )
-    for signal in resolved:
-        await emit(
-            session,
-            OutboxKind.SIGNAL_RESOLVED,
-            _payload(signal),
-            workspace_id=workspace_id,
-            now=now,
-        )
+    await _announce(
+        session,
+        OutboxKind.SIGNAL_OPENED,
+        [_opened(s, now) for s in to_open if s.id in opened],
+        workspace_id,
+        now,
+    )
+    await _announce(
+        session,
+        OutboxKind.SIGNAL_RESOLVED,
+        [_resolved(s, now) for s in to_resolve if s.id in resolved],
+        workspace_id,
+        now,
+    )
 
 
-def _existing(row: Signal) -> ExistingSignal:
+def _existing(row: StoredSignal) -> ExistingSignal:
     return ExistingSignal(row.id, SignalKind(row.kind), Severity(row.severity), row.figures)
 
 
-def _payload(signal: Signal) -> dict[str, Any]:
+def _opened(signal: NewSignal, now: datetime) -> dict[str, Any]:
     return {
         "signal_id": str(signal.id),
         "client_id": str(signal.client_id),
         "kind": signal.kind,
         "severity": signal.severity,
-        "status": signal.status,
+        "figures": signal.figures,
+        "opened_at": now.isoformat(),
+    }
+
+
+def _resolved(signal: StoredSignal, now: datetime) -> dict[str, Any]:
+    return {
+        "signal_id": str(signal.id),
+        "client_id": str(signal.client_id),
+        "kind": signal.kind,
+        "severity": signal.severity,
         "figures": signal.figures,
         "opened_at": signal.opened_at.isoformat(),
-        "resolved_at": signal.resolved_at.isoformat() if signal.resolved_at else None,
+        "acknowledged": signal.status == SignalStatus.ACKNOWLEDGED,
+        "resolved_at": now.isoformat(),
     }
+
+
+async def _announce(
+    session: AsyncSession,
+    kind: OutboxKind,
+    signals: list[dict[str, Any]],
+    workspace_id: uuid.UUID,
+    now: datetime,
+) -> None:
+    for start in range(0, len(signals), SIGNALS_PER_MESSAGE):
+        batch = signals[start : start + SIGNALS_PER_MESSAGE]
+        await emit(session, kind, {"signals": batch}, workspace_id=workspace_id, now=now)
 
 
 async def list_signals(

@@ -75,10 +75,29 @@ class TestOpening:
         (row,) = await outbox(app, "signal.opened")
         (signal,) = await stored_signals(app)
         assert row.workspace_id == workspace.id
-        assert row.payload["signal_id"] == str(signal.id)
-        assert row.payload["client_id"] == client["id"]
-        assert row.payload["kind"] == "payment_failed"
-        assert row.payload["status"] == "open"
+        assert row.payload == {
+            "signals": [
+                {
+                    "signal_id": str(signal.id),
+                    "client_id": client["id"],
+                    "kind": "payment_failed",
+                    "severity": "medium",
+                    "figures": signal.figures,
+                    "opened_at": T.isoformat(),
+                }
+            ]
+        }
+
+    async def test_signals_opened_together_share_an_outbox_row(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        clients = [await create_client(api) for _ in range(3)]
+        await ingest(api, [event(c["id"], "payment_failed", 1) for c in clients])
+        await evaluate(app, workspace.id, [c["id"] for c in clients])
+        (row,) = await outbox(app, "signal.opened")
+        assert sorted(s["client_id"] for s in row.payload["signals"]) == sorted(
+            c["id"] for c in clients
+        )
 
     async def test_many_clients_are_evaluated_together(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
@@ -154,8 +173,10 @@ class TestResolving:
         (signal,) = await stored_signals(app)
         assert (signal.status, signal.resolved_at) == ("resolved", later)
         (row,) = await outbox(app, "signal.resolved")
-        assert row.payload["signal_id"] == str(signal.id)
-        assert row.payload["resolved_at"] == later.isoformat()
+        (resolved,) = row.payload["signals"]
+        assert resolved["signal_id"] == str(signal.id)
+        assert resolved["resolved_at"] == later.isoformat()
+        assert resolved["acknowledged"] is False
 
     async def test_a_churned_client_has_its_signals_resolved(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, client: dict[str, Any]
@@ -422,7 +443,7 @@ class TestConcurrentEvaluations:
         await open_score_drop(app, workspace.id, client["id"])
         async with app.state.sessionmaker() as session:
             racing = NewSignal(uuid.UUID(client["id"]), "score_drop", "high", {})
-            assert await SignalRepository(session).open(workspace.id, [racing], T) == []
+            assert await SignalRepository(session).open(workspace.id, [racing], T) == set()
             await session.commit()
         (signal,) = await stored_signals(app)
         assert signal.severity == "medium"

@@ -54,7 +54,7 @@ class TestEvaluateJob:
         (signal,) = await stored_signals(app)
         assert (signal.kind, signal.status) == ("payment_failed", "open")
         (row,) = await outbox(app, "signal.opened")
-        assert row.payload["signal_id"] == str(signal.id)
+        assert [s["signal_id"] for s in row.payload["signals"]] == [str(signal.id)]
 
     async def test_running_twice_opens_nothing_more(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace

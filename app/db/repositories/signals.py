@@ -4,7 +4,7 @@ per statement (windows from the workspace's settings in WHERE); no event reaches
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,6 +41,32 @@ class NewSignal:
     kind: str
     severity: str
     figures: dict[str, Any]
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+@dataclass(frozen=True)
+class StoredSignal:
+    id: uuid.UUID
+    client_id: uuid.UUID
+    kind: str
+    severity: str
+    status: str
+    figures: dict[str, Any]
+    opened_at: datetime
+    evaluated_at: datetime
+
+
+_SIGNALS = Signal.metadata.tables[Signal.__tablename__]
+_REFRESH = (
+    sa.update(_SIGNALS)
+    .where(_SIGNALS.c.id == sa.bindparam("signal_id", type_=_SIGNALS.c.id.type))
+    .values(
+        severity=sa.bindparam("new_severity", type_=_SIGNALS.c.severity.type),
+        figures=sa.bindparam("new_figures", type_=_SIGNALS.c.figures.type),
+        evaluated_at=sa.bindparam("now", type_=_SIGNALS.c.evaluated_at.type),
+    )
+)
+"""On the Core table, so a list of parameters runs as executemany."""
 
 
 class SignalRepository:
@@ -293,36 +319,43 @@ class SignalRepository:
         }
 
     # Signals -----------------------------------------------------------------------------
+    # Evaluation reads and writes plain rows with Core statements: a daily rescore touches
+    # every unresolved signal of the portfolio, too many for ORM objects.
 
     async def unresolved(
         self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, list[Signal]]:
-        found: dict[uuid.UUID, list[Signal]] = defaultdict(list)
+    ) -> dict[uuid.UUID, list[StoredSignal]]:
+        found: dict[uuid.UUID, list[StoredSignal]] = defaultdict(list)
         ids = sorted(set(client_ids))
         for start in range(0, len(ids), CHUNK):
-            stmt = (
-                sa.select(Signal)
-                .where(
-                    Signal.workspace_id == workspace_id,
-                    Signal.client_id.in_(ids[start : start + CHUNK]),
-                    Signal.resolved_at.is_(None),
-                )
-                .order_by(Signal.client_id, Signal.kind)
+            stmt = sa.select(
+                Signal.id,
+                Signal.client_id,
+                Signal.kind,
+                Signal.severity,
+                Signal.status,
+                Signal.figures,
+                Signal.opened_at,
+                Signal.evaluated_at,
+            ).where(
+                Signal.workspace_id == workspace_id,
+                Signal.client_id.in_(ids[start : start + CHUNK]),
+                Signal.resolved_at.is_(None),
             )
-            for signal in (await self.session.scalars(stmt)).all():
-                found[signal.client_id].append(signal)
+            for row in (await self.session.execute(stmt)).all():
+                found[row.client_id].append(StoredSignal(*row))
         return found
 
     async def open(
         self, workspace_id: uuid.UUID, signals: Sequence[NewSignal], now: datetime
-    ) -> list[Signal]:
+    ) -> set[uuid.UUID]:
         """Inserts the signals; one that races an unresolved signal of the same client and kind
-        (a concurrent evaluation) is skipped. Returns the rows that were inserted."""
+        (a concurrent evaluation) is skipped. Returns the ids that were inserted."""
         if not signals:
-            return []
+            return set()
         rows = [
             {
-                "id": uuid.uuid4(),
+                "id": s.id,
                 "workspace_id": workspace_id,
                 "client_id": s.client_id,
                 "kind": s.kind,
@@ -335,21 +368,42 @@ class SignalRepository:
             for s in signals
         ]
         insert = postgresql.insert if self._postgres else sqlite.insert
-        opened: list[Signal] = []
-        for start in range(0, len(rows), CHUNK // 5):
-            stmt = (
-                insert(Signal)
-                .values(rows[start : start + CHUNK // 5])
-                .on_conflict_do_nothing(
-                    index_elements=["client_id", "kind"], index_where=Signal.resolved_at.is_(None)
-                )
-                .returning(Signal)
-            )
-            opened += list((await self.session.scalars(stmt)).all())
-        return opened
+        stmt = insert(_SIGNALS).on_conflict_do_nothing(
+            index_elements=["client_id", "kind"], index_where=_SIGNALS.c.resolved_at.is_(None)
+        )
+        result = await self.session.execute(stmt.returning(_SIGNALS.c.id), rows)
+        return set(result.scalars().all())
 
-    async def flush(self) -> None:
-        await self.session.flush()
+    async def refresh(
+        self, changes: Sequence[tuple[uuid.UUID, str, dict[str, Any]]], now: datetime
+    ) -> None:
+        """New severity and figures of signals that stay unresolved: (id, severity, figures)."""
+        if not changes:
+            return
+        await self.session.execute(
+            _REFRESH,
+            [
+                {"signal_id": i, "new_severity": severity, "new_figures": figures, "now": now}
+                for i, severity, figures in changes
+            ],
+        )
+
+    async def resolve(self, ids: Sequence[uuid.UUID], now: datetime) -> set[uuid.UUID]:
+        """Returns the ids resolved here; one a concurrent evaluation resolved first is not."""
+        resolved: set[uuid.UUID] = set()
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), CHUNK):
+            stmt = (
+                sa.update(_SIGNALS)
+                .where(
+                    _SIGNALS.c.id.in_(ordered[start : start + CHUNK]),
+                    _SIGNALS.c.resolved_at.is_(None),
+                )
+                .values(status=SignalStatus.RESOLVED.value, resolved_at=now, evaluated_at=now)
+                .returning(_SIGNALS.c.id)
+            )
+            resolved |= set((await self.session.execute(stmt)).scalars().all())
+        return resolved
 
     async def acknowledge(
         self, signal: Signal, owner_id: uuid.UUID, note: str | None, now: datetime
