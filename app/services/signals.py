@@ -12,6 +12,7 @@ from app.db.models import Signal, SignalSettingsRecord
 from app.db.repositories.clients import ClientRepository
 from app.db.repositories.owners import OwnerRepository
 from app.db.repositories.paging import Page
+from app.db.repositories.signal_facts import SignalFactsRepository
 from app.db.repositories.signals import (
     NewSignal,
     SignalFilters,
@@ -53,7 +54,7 @@ async def evaluate_signals(
     transaction."""
     repository = SignalRepository(session)
     settings = await load_settings(session, workspace_id)
-    facts = await repository.facts(workspace_id, client_ids, settings, now)
+    facts = await SignalFactsRepository(session).facts(workspace_id, client_ids, settings, now)
     unresolved = await repository.unresolved(workspace_id, [f.client_id for f in facts])
     to_open: list[NewSignal] = []
     to_refresh: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
