@@ -25,6 +25,16 @@ DayMap = Annotated[dict[Word, Days], Field(max_length=50)]
 DEFAULTS = to_document(DEFAULT_SETTINGS)
 
 
+FIGURES_DOC = """The numbers that raise the signal, as last evaluated. By kind:
+`usage_drop`: event_types, window_days, recent, previous, drop_percent;
+`gone_quiet`: days_without_touchpoint, threshold_days, last_touchpoint_at;
+`ticket_spike`: window_days, opened, usual, threshold;
+`ticket_escalated`: open_escalated_tickets, last_escalated_at, lookback_days;
+`nps_detractor`: score, answered_at; `payment_failed`: failures, last_failed_at, lookback_days;
+`renewal_approaching`: renews_on, days_left; `score_drop`: score, band, drop_points,
+band_worsened; `stage_overdue`: stage, days_in_stage, expected_days."""
+
+
 class SignalRead(BaseModel):
     model_config = example(
         id=EXAMPLE_ID,
@@ -55,9 +65,7 @@ class SignalRead(BaseModel):
         description="`open`, `acknowledged` (an owner took it in hand) or `resolved` (its "
         "condition cleared)."
     )
-    figures: dict[str, Any] = Field(
-        description="The numbers that raise the signal, as last evaluated."
-    )
+    figures: dict[str, Any] = Field(description=FIGURES_DOC)
     opened_at: datetime
     evaluated_at: datetime = Field(description="When the figures or status last changed.")
     acknowledged_at: datetime | None
