@@ -67,7 +67,9 @@ class SignalRead(BaseModel):
     )
     figures: dict[str, Any] = Field(description=FIGURES_DOC)
     opened_at: datetime
-    evaluated_at: datetime = Field(description="When the figures or status last changed.")
+    evaluated_at: datetime = Field(
+        description="When an evaluation last changed its severity, figures or status."
+    )
     acknowledged_at: datetime | None
     acknowledged_by: uuid.UUID | None = Field(description="The owner who acknowledged it.")
     acknowledged_note: str | None
