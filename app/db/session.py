@@ -14,10 +14,14 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import NullPool
 
 
-def create_engine(database_url: str, *, pooled: bool = True, pre_ping: bool = True) -> AsyncEngine:
+def create_engine(
+    database_url: str, *, pooled: bool = True, pre_ping: bool = True, pool_size: int = 10
+) -> AsyncEngine:
     """`pooled=False` opens a connection per session, for callers that hop event loops;
     `pre_ping=False` saves a round trip per checkout where a failed call is retried anyway
-    (the worker: a job that hits a dead connection fails its attempt and runs again)."""
+    (the worker: a job that hits a dead connection fails its attempt and runs again);
+    `pool_size` should cover the connections in use at once, or overflow ones are opened and
+    closed again on every checkout."""
     url = make_url(database_url)
     pool: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.get_backend_name() == "sqlite":
@@ -27,7 +31,7 @@ def create_engine(database_url: str, *, pooled: bool = True, pre_ping: bool = Tr
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     if pooled:
-        pool = {"pool_pre_ping": pre_ping, "pool_size": 10, "max_overflow": 10}
+        pool = {"pool_pre_ping": pre_ping, "pool_size": pool_size, "max_overflow": 10}
     return create_async_engine(url, **pool)
 
 

@@ -123,13 +123,12 @@ async def _run(
                 result = await job.body(run)
             # The completion commits with the body's writes; a body that wrote nothing needs
             # no transaction to share, so its completion is one autocommitted statement.
-            settle = session if session.in_transaction() else None
-            async with env.sessionmaker(bind=env.autocommit) as alone:
-                outbox = OutboxRepository(settle or alone)
-                if not await outbox.succeed(claimed.id, claimed.attempts, env.clock()):
-                    raise ClaimLost(str(claimed.id))
-            if settle is not None:
-                await settle.commit()
+            if session.in_transaction():
+                await _succeed(session, claimed, env.clock())
+                await session.commit()
+            else:
+                async with env.sessionmaker(bind=env.autocommit) as alone:
+                    await _succeed(alone, claimed, env.clock())
         return Execution(Outcome.SUCCEEDED, result=result)
     except asyncio.CancelledError:
         # Shutdown: the row waits again, where arq (which re-queues it) or a restart finds it.
@@ -153,6 +152,11 @@ async def _run(
         delay = job.retry.delay(claimed.attempts, random.random(), retry_after)
         await _settle(env, claimed, retry_waits_as, error, retry_in=delay)
         return Execution(Outcome.RETRYING, retry_in=delay)
+
+
+async def _succeed(session: AsyncSession, claimed: RunningJob, now: datetime) -> None:
+    if not await OutboxRepository(session).succeed(claimed.id, claimed.attempts, now):
+        raise ClaimLost(str(claimed.id))
 
 
 async def _settle(

@@ -84,7 +84,11 @@ def worker_options(
     registry = registry or default_registry()
 
     async def on_startup(ctx: dict[str, Any]) -> None:
-        engine = create_engine(settings.database_url, pre_ping=False)
+        # A job holds one connection at a time (its claim, then its body); the relay and the
+        # sweeper one each. A smaller pool would open and close overflow connections per job.
+        engine = create_engine(
+            settings.database_url, pre_ping=False, pool_size=settings.worker_max_jobs + 2
+        )
         env = JobEnvironment(settings, create_sessionmaker(engine), registry)
         ctx["engine"] = engine
         ctx["env"] = env
