@@ -36,6 +36,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from throwaway import create_database, drop_database
 
 from app.db import migrate
 from app.db.session import create_engine, create_sessionmaker
@@ -528,22 +529,6 @@ async def count_events(database_url: str) -> int:
         await engine.dispose()
 
 
-async def create_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -581,13 +566,12 @@ def main() -> None:
     admin_url = admin_url.set(drivername="postgresql+asyncpg")
     name = f"tenure_bench_{uuid.uuid4().hex[:12]}"
     bench_url = admin_url.set(database=name).render_as_string(hide_password=False)
-    admin_dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
     bench_dsn = (
         make_url(bench_url).set(drivername="postgresql").render_as_string(hide_password=False)
     )
     with tempfile.TemporaryDirectory(prefix="tenure-bench-") as tmp:
         workdir = Path(tmp)
-        asyncio.run(create_database(admin_dsn, name))
+        asyncio.run(create_database(admin_url, name))
         try:
             say(f"database {name}: migrating, {args.clients} clients")
             migrate.upgrade(bench_url)
@@ -601,7 +585,7 @@ def main() -> None:
                 rss = server.peak_rss_mb()
             stored = asyncio.run(count_events(bench_url))
         finally:
-            asyncio.run(drop_database(admin_dsn, name))
+            asyncio.run(drop_database(admin_url, name))
 
         say(f"SQLite: tenure, {sqlite_seconds:g}s")
         sqlite_url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"

@@ -44,7 +44,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from throwaway import create_database, drop_database
 
 from app.config import Settings
 from app.db.migrate import upgrade_on
@@ -406,24 +407,6 @@ async def measure(args: argparse.Namespace, settings: Settings, worker: Worker) 
 # --- setup and report --------------------------------------------------------------------
 
 
-async def create_database(admin_url: str, name: str) -> None:
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await admin.dispose()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    admin = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await admin.dispose()
-
-
 async def migrate(url: str) -> None:
     engine = create_engine(url)
     try:
@@ -497,7 +480,6 @@ def main() -> None:
     admin_url = admin_url.set(drivername="postgresql+asyncpg")
     redis_url = os.environ.get("TENURE_BENCH_REDIS_URL", DEFAULT_REDIS_URL)
     name = f"tenure_bench_{uuid.uuid4().hex[:12]}"
-    admin = admin_url.render_as_string(hide_password=False)
     database_url = admin_url.set(database=name).render_as_string(hide_password=False)
     settings = Settings(
         database_url=database_url,
@@ -507,7 +489,7 @@ def main() -> None:
         relay_poll_seconds=args.relay_poll,
     )
     with tempfile.TemporaryDirectory(prefix="tenure-bench-") as tmp:
-        asyncio.run(create_database(admin, name))
+        asyncio.run(create_database(admin_url, name))
         try:
             say(f"database {name}: migrating; flushing {redis_url}")
             asyncio.run(migrate(database_url))
@@ -516,7 +498,7 @@ def main() -> None:
                 results = asyncio.run(measure(args, settings, worker))
         finally:
             asyncio.run(flush_redis(redis_url))
-            asyncio.run(drop_database(admin, name))
+            asyncio.run(drop_database(admin_url, name))
     report(args, results)
 
 

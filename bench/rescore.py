@@ -28,6 +28,7 @@ from unittest import mock
 
 import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.engine import make_url
+from throwaway import create_database, drop_database
 
 from app.config import Settings
 from app.db import migrate
@@ -225,22 +226,6 @@ async def run_baseline(dsn: str, workspace_id: uuid.UUID, now: datetime) -> tupl
         await conn.close()
 
 
-async def create_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_dsn: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -259,10 +244,9 @@ def main() -> None:
     admin_url = admin_url.set(drivername="postgresql+asyncpg")
     name = f"tenure_bench_{uuid.uuid4().hex[:12]}"
     url = admin_url.set(database=name).render_as_string(hide_password=False)
-    admin_dsn = admin_url.set(drivername="postgresql").render_as_string(hide_password=False)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     now = datetime.now(UTC)
-    asyncio.run(create_database(admin_dsn, name))
+    asyncio.run(create_database(admin_url, name))
     try:
         migrate.upgrade(url)
         say(f"database {name}: seeding {args.clients:,} clients")
@@ -294,7 +278,7 @@ def main() -> None:
             )
         snapshots = asyncio.run(count(dsn, "health_scores"))
     finally:
-        asyncio.run(drop_database(admin_dsn, name))
+        asyncio.run(drop_database(admin_url, name))
 
     base = statistics.median(baseline)
     job = statistics.median(steady)

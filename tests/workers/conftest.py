@@ -8,13 +8,17 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis
 
+from app.config import Settings
+from app.main import create_app
 from app.workers.redis import redis_settings
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -172,3 +176,20 @@ async def wait_until(
             return
         await asyncio.sleep(0.1)
     pytest.fail(f"not within {seconds} s\n{explain()}")
+
+
+@asynccontextmanager
+async def api_in_arq_mode(
+    database_url: str, redis_url: str, key: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An API process as production runs it beside workers: its lifespan relays to arq."""
+    application = create_app(Settings(database_url=database_url, redis_url=redis_url))
+    async with (
+        application.router.lifespan_context(application),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=application),
+            base_url="http://tenure.test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as api,
+    ):
+        yield api

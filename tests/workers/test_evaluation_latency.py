@@ -7,10 +7,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from fastapi import FastAPI
 
-from app.config import Settings
-from app.main import create_app
 from tests.factories import Workspace, create_client
-from tests.workers.conftest import WorkerProcesses, wait_until
+from tests.workers.conftest import WorkerProcesses, api_in_arq_mode, wait_until
 
 EVENTS = 20
 
@@ -36,15 +34,7 @@ class TestEventToScoreWithAWorker:
         workers: WorkerProcesses,
     ) -> None:
         workers.start(redis_url)
-        api_app = create_app(Settings(database_url=database_url, redis_url=redis_url))
-        async with (
-            api_app.router.lifespan_context(api_app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=api_app),
-                base_url="http://tenure.test",
-                headers={"Authorization": f"Bearer {workspace.admin_key}"},
-            ) as api,
-        ):
+        async with api_in_arq_mode(database_url, redis_url, workspace.admin_key) as api:
             client = await create_client(api)
             client_id = client["id"]
 

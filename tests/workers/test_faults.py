@@ -23,7 +23,13 @@ from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus
 from app.main import create_app
 from tests.factories import Workspace, create_workspace
-from tests.workers.conftest import PROJECT_ROOT, PrivateRedis, WorkerProcesses, wait_until
+from tests.workers.conftest import (
+    PROJECT_ROOT,
+    PrivateRedis,
+    WorkerProcesses,
+    api_in_arq_mode,
+    wait_until,
+)
 from tests.workers.probe import PROBE_KIND, PROBE_MAX_ATTEMPTS, probe_registry
 
 
@@ -156,15 +162,7 @@ class TestRedisOutage:
         workers: WorkerProcesses,
     ) -> None:
         worker = workers.start(private_redis.url)
-        api_app = create_app(Settings(database_url=database_url, redis_url=private_redis.url))
-        async with (
-            api_app.router.lifespan_context(api_app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=api_app),
-                base_url="http://tenure.test",
-                headers={"Authorization": f"Bearer {workspace.admin_key}"},
-            ) as api,
-        ):
+        async with api_in_arq_mode(database_url, private_redis.url, workspace.admin_key) as api:
             created = await api.post("/v1/clients", json={"name": "Steady Co"})
             assert created.status_code == 201, created.text
             client_id = created.json()["id"]
