@@ -1,6 +1,7 @@
 """The revenue ledger that retention reports stand on."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,14 +14,16 @@ from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, check_terms
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.clients import load_client
+from app.services.outbox import announce_changed_clients
 
 
 async def create_contract(
-    session: AsyncSession, principal: Principal, data: dict[str, Any]
+    session: AsyncSession, principal: Principal, data: dict[str, Any], now: datetime
 ) -> Contract:
     contract = Contract(id=uuid.uuid4(), workspace_id=principal.workspace_id, **data)
     await _check(session, principal, contract)
     await ContractRepository(session).add(contract)
+    await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
     await session.commit()
     return contract
 
@@ -54,22 +57,31 @@ async def update_contract(
     contract_id: uuid.UUID,
     changes: dict[str, Any],
     if_match: str | None,
+    now: datetime,
 ) -> Contract:
     contract = await get_contract(session, principal, contract_id)
     check_if_match(if_match, etag(contract.id, contract.version))
+    clients = {contract.client_id}
     for field, value in changes.items():
         setattr(contract, field, value)
     await _check(session, principal, contract)
+    clients.add(contract.client_id)
+    await announce_changed_clients(session, principal.workspace_id, clients, now)
     await session.commit()
     return contract
 
 
 async def delete_contract(
-    session: AsyncSession, principal: Principal, contract_id: uuid.UUID, if_match: str | None
+    session: AsyncSession,
+    principal: Principal,
+    contract_id: uuid.UUID,
+    if_match: str | None,
+    now: datetime,
 ) -> None:
     contract = await get_contract(session, principal, contract_id)
     check_if_match(if_match, etag(contract.id, contract.version))
     await ContractRepository(session).delete(contract)
+    await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
     await session.commit()
 
 

@@ -92,6 +92,7 @@ async def seed_demo(
                     "currency": contract.currency,
                     "status": ContractStatus.ACTIVE,
                 },
+                now,
             )
             contracts += 1
 

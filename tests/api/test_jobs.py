@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from app.db.models import OutboxMessage
 from app.domain.jobs import JobStatus
-from tests.factories import create_client
+from tests.factories import create_client, create_contract
 
 
 async def _fail(app: FastAPI, job_id: str, error: str) -> None:
@@ -100,3 +100,24 @@ class TestRetryJob:
     async def test_an_unknown_job_is_404(self, api: httpx.AsyncClient) -> None:
         response = await api.post(f"/v1/jobs/{uuid.uuid4()}/retry")
         assert response.status_code == 404
+
+
+class TestContractChangesQueueAnEvaluation:
+    async def test_creating_changing_and_deleting_a_contract_each_queue_its_client(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        client = await create_client(api)
+        contract = await create_contract(api, client["id"])
+        etag = (await api.get(f"/v1/contracts/{contract['id']}")).headers["etag"]
+        patched = await api.patch(
+            f"/v1/contracts/{contract['id']}", json={"amount": "99.00"}, headers={"If-Match": etag}
+        )
+        assert patched.status_code == 200, patched.text
+        deleted = await api.delete(
+            f"/v1/contracts/{contract['id']}", headers={"If-Match": patched.headers["etag"]}
+        )
+        assert deleted.status_code == 204, deleted.text
+
+        jobs = (await api.get("/v1/jobs", params={"kind": "clients.changed"})).json()["data"]
+        assert len(jobs) == 4  # the client's creation, then the contract's three changes
+        assert all(job["payload"] == {"client_ids": [client["id"]]} for job in jobs)

@@ -8,6 +8,7 @@ from app.api.deps import (
     CursorParam,
     IfMatch,
     Limit,
+    NowDep,
     ReadPrincipal,
     SessionDep,
     WritePrincipal,
@@ -43,9 +44,13 @@ def _read(response: Response, contract: Contract) -> ContractRead:
     summary="Record a contract (a recurring revenue line)",
 )
 async def create_contract(
-    body: ContractCreate, session: SessionDep, principal: WritePrincipal, response: Response
+    body: ContractCreate,
+    session: SessionDep,
+    principal: WritePrincipal,
+    response: Response,
+    now: NowDep,
 ) -> ContractRead:
-    contract = await service.create_contract(session, principal, body.model_dump())
+    contract = await service.create_contract(session, principal, body.model_dump(), now)
     set_location(response, f"/v1/contracts/{contract.id}")
     return _read(response, contract)
 
@@ -88,10 +93,11 @@ async def update_contract(
     session: SessionDep,
     principal: WritePrincipal,
     response: Response,
+    now: NowDep,
     if_match: IfMatch = None,
 ) -> ContractRead:
     contract = await service.update_contract(
-        session, principal, contract_id, body.model_dump(exclude_unset=True), if_match
+        session, principal, contract_id, body.model_dump(exclude_unset=True), if_match, now
     )
     return _read(response, contract)
 
@@ -103,6 +109,10 @@ async def update_contract(
     summary="Delete a contract",
 )
 async def delete_contract(
-    contract_id: uuid.UUID, session: SessionDep, principal: WritePrincipal, if_match: IfMatch = None
+    contract_id: uuid.UUID,
+    session: SessionDep,
+    principal: WritePrincipal,
+    now: NowDep,
+    if_match: IfMatch = None,
 ) -> None:
-    await service.delete_contract(session, principal, contract_id, if_match)
+    await service.delete_contract(session, principal, contract_id, if_match, now)
