@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from app.config import Settings
 from app.main import create_app
 from tests.databases import backend, migrate, throwaway_database, wipe
-from tests.factories import Workspace, create_workspace
+from tests.factories import Workspace, api_client, create_workspace
 
 
 def pytest_report_header() -> str:
@@ -74,10 +74,5 @@ async def workspace(app: FastAPI) -> Workspace:
 @pytest.fixture
 async def api(app: FastAPI, workspace: Workspace) -> AsyncIterator[httpx.AsyncClient]:
     """A client authenticated with the workspace's admin key."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(
-        transport=transport,
-        base_url="http://tenure.test",
-        headers={"Authorization": f"Bearer {workspace.admin_key}"},
-    ) as client:
+    async with api_client(app, workspace.admin_key) as client:
         yield client

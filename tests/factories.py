@@ -29,6 +29,15 @@ async def create_key(app: FastAPI, workspace: Workspace, scopes: list[str]) -> s
     return issued.secret
 
 
+def api_client(app: FastAPI, key: str) -> httpx.AsyncClient:
+    """A client of `app` authenticated with `key`; use it as `async with`."""
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://tenure.test",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+
+
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -16,10 +16,13 @@ import httpx
 import pytest
 from arq import create_pool
 from arq.connections import ArqRedis
+from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
 from app.workers.redis import redis_settings
+from app.workers.registry import Registry
+from tests.factories import api_client
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
 
@@ -186,10 +189,23 @@ async def api_in_arq_mode(
     application = create_app(Settings(database_url=database_url, redis_url=redis_url))
     async with (
         application.router.lifespan_context(application),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=application),
-            base_url="http://tenure.test",
-            headers={"Authorization": f"Bearer {key}"},
-        ) as api,
+        api_client(application, key) as api,
     ):
         yield api
+
+
+@pytest.fixture
+def embedded_registry() -> Registry | None:
+    """The jobs the `embedded` app runs: the real ones; a module may override this."""
+    return None
+
+
+@pytest.fixture
+async def embedded(
+    database_url: str, app: FastAPI, embedded_registry: Registry | None
+) -> AsyncIterator[FastAPI]:
+    """A second app on the test database whose lifespan runs the embedded runner."""
+    settings = Settings(database_url=database_url, redis_url=None, relay_poll_seconds=0.2)
+    application = create_app(settings, registry=embedded_registry)
+    async with application.router.lifespan_context(application):
+        yield application

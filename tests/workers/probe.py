@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from fastapi import FastAPI
 
 from app.db.models import Client
 from app.domain.jobs import Cadence, RetryPolicy, Timetable
@@ -19,6 +20,7 @@ from app.workers.registry import (
     TransientJobError,
     default_registry,
 )
+from tests.factories import Workspace
 
 PROBE_KIND = "probe.count"
 PROBE_TIMEOUT_SECONDS = 3.0
@@ -68,6 +70,21 @@ def _claim_marker(marker: Path) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+async def create_probe_client(app: FastAPI, workspace: Workspace) -> uuid.UUID:
+    """A bare client whose `probe_runs` attribute counts the probe's committed runs."""
+    async with app.state.sessionmaker() as session:
+        client = Client(
+            workspace_id=workspace.id,
+            name=f"Probe {uuid.uuid4().hex[:6]}",
+            lifecycle_stage="onboarding",
+            status="active",
+            attributes={},
+        )
+        session.add(client)
+        await session.commit()
+        return client.id
 
 
 PROBE = Job(

@@ -11,47 +11,24 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from app.config import Settings
-from app.db.models import Client, OutboxMessage
+from app.db.models import OutboxMessage
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus
-from app.main import create_app
-from tests.factories import Workspace
+from app.workers.registry import Registry
+from tests.factories import Workspace, api_client
 from tests.workers.conftest import wait_until
-from tests.workers.probe import PROBE_KIND, probe_registry
+from tests.workers.probe import PROBE_KIND, create_probe_client, probe_registry
 
 
 @pytest.fixture
-async def embedded(database_url: str, app: FastAPI) -> AsyncIterator[FastAPI]:
-    """A second app on the test database whose lifespan runs the embedded runner."""
-    settings = Settings(database_url=database_url, redis_url=None, relay_poll_seconds=0.2)
-    application = create_app(settings, registry=probe_registry())
-    async with application.router.lifespan_context(application):
-        yield application
+def embedded_registry() -> Registry:
+    return probe_registry()
 
 
 @pytest.fixture
 async def embedded_api(embedded: FastAPI, workspace: Workspace) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=embedded),
-        base_url="http://tenure.test",
-        headers={"Authorization": f"Bearer {workspace.admin_key}"},
-    ) as client:
+    async with api_client(embedded, workspace.admin_key) as client:
         yield client
-
-
-async def _client(app: FastAPI, workspace: Workspace) -> uuid.UUID:
-    async with app.state.sessionmaker() as session:
-        client = Client(
-            workspace_id=workspace.id,
-            name="Probe Co",
-            lifecycle_stage="onboarding",
-            status="active",
-            attributes={},
-        )
-        session.add(client)
-        await session.commit()
-        return client.id
 
 
 async def _row(app: FastAPI, kind: str, **payload: object) -> uuid.UUID:
@@ -102,7 +79,7 @@ class TestEmbeddedRunner:
     async def test_transient_failures_are_retried_with_backoff(
         self, app: FastAPI, embedded: FastAPI, workspace: Workspace
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         row_id = await _row(app, PROBE_KIND, client_id=str(client_id), fail_attempts=2)
 
         await wait_until(_status_is(app, row_id, JobStatus.SUCCEEDED), seconds=10)
@@ -120,7 +97,7 @@ class TestEmbeddedRunner:
     ) -> None:
         blocker = tmp_path / "blocked"
         blocker.touch()
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         async with app.state.sessionmaker() as session:
             await OutboxRepository(session).add(
                 [
@@ -160,7 +137,7 @@ class TestEmbeddedRunner:
     async def test_metrics_count_jobs_and_show_the_queue(
         self, app: FastAPI, embedded: FastAPI, embedded_api: httpx.AsyncClient, workspace: Workspace
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         row_id = await _row(app, PROBE_KIND, client_id=str(client_id))
         await wait_until(_status_is(app, row_id, JobStatus.SUCCEEDED), seconds=10)
 

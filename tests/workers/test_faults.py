@@ -30,21 +30,12 @@ from tests.workers.conftest import (
     api_in_arq_mode,
     wait_until,
 )
-from tests.workers.probe import PROBE_KIND, PROBE_MAX_ATTEMPTS, probe_registry
-
-
-async def _client(app: FastAPI, workspace: Workspace) -> uuid.UUID:
-    async with app.state.sessionmaker() as session:
-        client = Client(
-            workspace_id=workspace.id,
-            name=f"Probe {uuid.uuid4().hex[:6]}",
-            lifecycle_stage="onboarding",
-            status="active",
-            attributes={},
-        )
-        session.add(client)
-        await session.commit()
-        return client.id
+from tests.workers.probe import (
+    PROBE_KIND,
+    PROBE_MAX_ATTEMPTS,
+    create_probe_client,
+    probe_registry,
+)
 
 
 async def _probe_rows(
@@ -104,7 +95,7 @@ class TestWorkerKilledMidJob:
         workers: WorkerProcesses,
         tmp_path: Path,
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         first = workers.start(redis_url)
         sleep = {"sleep_at": "after", "sleep_seconds": 60, "sleep_marker": str(tmp_path / "m")}
         await _probe_rows(app, workspace, [client_id], **sleep)
@@ -133,7 +124,7 @@ class TestWorkerStoppedGracefully:
         workers: WorkerProcesses,
         tmp_path: Path,
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         first = workers.start(redis_url)
         sleep = {"sleep_at": "before", "sleep_seconds": 60, "sleep_marker": str(tmp_path / "m")}
         await _probe_rows(app, workspace, [client_id], **sleep)
@@ -208,7 +199,7 @@ class TestDeathBetweenCommitAndEnqueue:
         redis_url: str,
         workers: WorkerProcesses,
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         script = (
             "import asyncio, os, uuid\n"
             "from datetime import UTC, datetime\n"
@@ -244,7 +235,7 @@ class TestDeathBetweenCommitAndEnqueue:
         arq_pool: ArqRedis,
         workers: WorkerProcesses,
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         (row_id,) = await _probe_rows(app, workspace, [client_id])
         async with app.state.sessionmaker() as session:  # enqueued, as far as the row knows
             await session.execute(
@@ -266,7 +257,7 @@ class TestFailures:
     async def test_a_transient_error_three_times_then_success(
         self, app: FastAPI, workspace: Workspace, redis_url: str, workers: WorkerProcesses
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         await _probe_rows(app, workspace, [client_id], fail_attempts=3)
         workers.start(redis_url)
 
@@ -287,7 +278,7 @@ class TestFailures:
         redis_url: str,
         workers: WorkerProcesses,
     ) -> None:
-        client_id = await _client(app, workspace)
+        client_id = await create_probe_client(app, workspace)
         (row_id,) = await _probe_rows(app, workspace, [client_id], always_fail=True)
         workers.start(redis_url)
 
@@ -313,7 +304,7 @@ class TestConcurrentWorkersAndRelays:
         redis_url: str,
         workers: WorkerProcesses,
     ) -> None:
-        clients = [await _client(app, workspace) for _ in range(120)]
+        clients = [await create_probe_client(app, workspace) for _ in range(120)]
         workers.start(redis_url)
         workers.start(redis_url)  # each worker runs a relay too: two relays, two workers
         await asyncio.sleep(2)
@@ -345,7 +336,7 @@ class TestEmbeddedRestart:
         self, app: FastAPI, embedded: Settings, tmp_path: Path
     ) -> None:
         workspace = await create_workspace(app, "Embedded CS")
-        slow, *queued = [await _client(app, workspace) for _ in range(4)]
+        slow, *queued = [await create_probe_client(app, workspace) for _ in range(4)]
 
         first = create_app(embedded, registry=probe_registry())
         async with first.router.lifespan_context(first):

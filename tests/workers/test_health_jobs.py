@@ -2,7 +2,6 @@
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,11 +12,10 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.db.models import HealthScore
-from app.main import create_app
 from app.services import health as health_service
 from app.workers import health as jobs
 from app.workers.registry import JobRun, PermanentJobError
-from tests.factories import Workspace, create_client, create_workspace
+from tests.factories import Workspace, api_client, create_client, create_workspace
 from tests.workers.conftest import wait_until
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
@@ -124,24 +122,11 @@ class TestRescoreWorkspace:
         assert len({s.client_id for s in await stored(app)}) == 5
 
 
-@pytest.fixture
-async def embedded(database_url: str, app: FastAPI) -> AsyncIterator[FastAPI]:
-    """An app whose lifespan runs the embedded runner with the real jobs."""
-    settings = Settings(database_url=database_url, redis_url=None, relay_poll_seconds=0.2)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 class TestFromEventToScore:
     async def test_a_new_event_is_scored_within_two_seconds(
         self, embedded: FastAPI, workspace: Workspace
     ) -> None:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=embedded),
-            base_url="http://tenure.test",
-            headers={"Authorization": f"Bearer {workspace.admin_key}"},
-        ) as api:
+        async with api_client(embedded, workspace.admin_key) as api:
             client = await create_client(api)
             url = f"/v1/clients/{client['id']}/health/history"
             await wait_until(

@@ -2,19 +2,16 @@
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.main import create_app
 from app.workers import health as jobs
 from app.workers.registry import JobRun
-from tests.factories import Workspace, create_client, create_contract
+from tests.factories import Workspace, api_client, create_client, create_contract
 from tests.signals_support import T, evaluate, event, ingest, outbox, stored_signals
 from tests.workers.conftest import wait_until
 
@@ -85,24 +82,11 @@ class TestDailyRescore:
         assert len(await outbox(app, "signal.resolved")) == 1
 
 
-@pytest.fixture
-async def embedded(database_url: str, app: FastAPI) -> AsyncIterator[FastAPI]:
-    """An app whose lifespan runs the embedded runner with the real jobs."""
-    settings = Settings(database_url=database_url, redis_url=None, relay_poll_seconds=0.2)
-    application = create_app(settings)
-    async with application.router.lifespan_context(application):
-        yield application
-
-
 class TestFromEventToSignal:
     async def test_a_failed_payment_shows_as_a_signal_within_seconds(
         self, embedded: FastAPI, workspace: Workspace
     ) -> None:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=embedded),
-            base_url="http://tenure.test",
-            headers={"Authorization": f"Bearer {workspace.admin_key}"},
-        ) as api:
+        async with api_client(embedded, workspace.admin_key) as api:
             client = await create_client(api)
             started = time.monotonic()
             failed = {
