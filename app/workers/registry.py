@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,8 +85,10 @@ class Registry:
         return Registry([*self.jobs.values(), *jobs], [*self.schedules, *schedules])
 
 
+@lru_cache(maxsize=1)
 def default_registry() -> Registry:
-    """Built on demand: job bodies import services, which must not import this at load time."""
+    """Built on first use, once: job bodies import services, which must not import this at
+    load time."""
     from app.workers import health, maintenance, relay
 
     evaluate = Job(

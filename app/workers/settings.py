@@ -6,6 +6,7 @@ while no API was up) move without waiting for anyone else."""
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, cast
@@ -38,8 +39,6 @@ ARQ_TIMEOUT_MARGIN = 2.0
 
 def arq_function(job: Job) -> Callable[..., Awaitable[str]]:
     async def run(ctx: dict[str, Any], outbox_id: str) -> str:
-        import uuid
-
         env: JobEnvironment = ctx["env"]
         execution = await execute(env, job, uuid.UUID(outbox_id), retry_waits_as=JobStatus.ENQUEUED)
         if execution.outcome is Outcome.RETRYING:

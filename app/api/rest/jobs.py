@@ -1,5 +1,4 @@
 import uuid
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -16,7 +15,7 @@ from app.api.rest.schemas.jobs import JobPage, JobRead
 from app.db.models import OutboxMessage
 from app.domain.jobs import JobStatus
 from app.services import jobs as service
-from app.workers.registry import Registry, default_registry
+from app.workers.registry import default_registry
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 StatusFilter = Annotated[
@@ -28,13 +27,8 @@ KindFilter = Annotated[
 ]
 
 
-@lru_cache(maxsize=1)
-def _registry() -> Registry:
-    return default_registry()
-
-
 def _read(message: OutboxMessage) -> JobRead:
-    job = _registry().for_kind(message.kind)
+    job = default_registry().for_kind(message.kind)
     return JobRead(
         id=message.id,
         kind=message.kind,
