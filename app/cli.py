@@ -179,7 +179,9 @@ def _run_with_session(settings: Settings, work: Callable[[AsyncSession], Awaitab
         engine = create_engine(settings.database_url)
         try:
             async with create_sessionmaker(engine)() as session:
-                return await work(session)
+                result = await work(session)
+                await session.commit()
+                return result
         finally:
             await engine.dispose()
 

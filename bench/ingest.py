@@ -504,7 +504,7 @@ async def make_book(database_url: str, clients: int) -> Book:
     """A workspace with an admin key and clients, made through the services."""
     engine = create_engine(database_url)
     try:
-        async with create_sessionmaker(engine)() as session:
+        async with create_sessionmaker(engine).begin() as session:
             workspace, issued = await workspaces.create_workspace(session, "Ingest bench")
             principal = Principal(workspace.id, issued.api_key.id, (Scope.ADMIN,))
             limits = client_service.ClientLimits(max_attributes_bytes=16_384)

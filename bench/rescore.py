@@ -148,7 +148,7 @@ WHERE c.workspace_id = $1
 async def seed(url: str, dsn: str, clients: int, per_client: int, now: datetime) -> uuid.UUID:
     engine = create_engine(url)
     try:
-        async with create_sessionmaker(engine)() as session:
+        async with create_sessionmaker(engine).begin() as session:
             workspace, _ = await workspaces.create_workspace(session, "Bench CS")
     finally:
         await engine.dispose()

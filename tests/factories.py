@@ -18,13 +18,13 @@ class Workspace:
 
 
 async def create_workspace(app: FastAPI, name: str = "Acme CS") -> Workspace:
-    async with app.state.sessionmaker() as session:
+    async with app.state.sessionmaker.begin() as session:
         workspace, issued = await workspaces.create_workspace(session, name)
     return Workspace(id=workspace.id, admin_key=issued.secret, admin_key_id=issued.api_key.id)
 
 
 async def create_key(app: FastAPI, workspace: Workspace, scopes: list[str]) -> str:
-    async with app.state.sessionmaker() as session:
+    async with app.state.sessionmaker.begin() as session:
         issued = await workspaces.create_api_key(session, workspace.id, "test key", scopes)
     return issued.secret
 

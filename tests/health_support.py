@@ -68,7 +68,7 @@ async def ingest(
     """Through the ingestion service, recorded at `received_at` (so as-of reads can be tested)."""
     principal = Principal(workspace_id=workspace_id, api_key_id=uuid.uuid4(), scopes=(Scope.ADMIN,))
     items: list[EventInput | ItemProblem] = [*events]
-    async with app.state.sessionmaker() as session:
+    async with app.state.sessionmaker.begin() as session:
         results = await event_service.ingest(
             session, principal, items, upsert_clients=False, now=received_at
         )

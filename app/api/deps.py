@@ -21,8 +21,12 @@ INVALID_KEY_CHALLENGE = 'Bearer error="invalid_token"'
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's unit of work: committed when the operation returns, before the response
+    is sent, and rolled back when it raises. Services and repositories only flush."""
     async with request.app.state.sessionmaker() as session:
         yield session
+        if session.in_transaction():
+            await session.commit()
 
 
 def get_settings(request: Request) -> Settings:
@@ -34,7 +38,7 @@ def get_now() -> datetime:
     return datetime.now(UTC)
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 NowDep = Annotated[datetime, Depends(get_now)]
 

@@ -50,7 +50,6 @@ async def get_health(
             errors=[{"loc": ["query", "as_of"], "msg": "in the future", "type": "value_error"}],
         )
     cards = await assignment(session, workspace_id, now)
-    await session.commit()
     repo = HealthRepository(session)
     before = await repo.before(workspace_id, [client.id], at)
     previous = {c: stored_score(row) for c, row in before.items()}
@@ -155,7 +154,6 @@ async def portfolio(
         limit=limit,
     )
     cards = await assignment(session, principal.workspace_id, now)
-    await session.commit()
     refs = [ClientRef(c.id, c.tier) for c in clients.items]
     scored = {
         s.client_id: s
@@ -246,7 +244,7 @@ async def create_override(
         created_at=now,
     )
     await HealthOverrideRepository(session).add(override)
-    await session.commit()
+    await session.flush()
     return override
 
 

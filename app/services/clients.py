@@ -48,7 +48,7 @@ async def create_client(
     client = Client(workspace_id=workspace.id, attributes={}, status=rules.ClientStatus.ACTIVE)
     await _apply(session, workspace, client, data, limits, now, creating=True)
     await announce_changed_clients(session, workspace.id, {client.id}, now)
-    await session.commit()
+    await session.flush()
     return await _view(session, principal, client, now)
 
 
@@ -86,7 +86,7 @@ async def upsert_client_by_external_id(
         creating=created,
     )
     await announce_changed_clients(session, workspace.id, {client.id}, now)
-    await session.commit()
+    await session.flush()
     return await _view(session, principal, client, now), created
 
 
@@ -134,7 +134,7 @@ async def update_client(
     check_if_match(if_match, etag(client.id, client.version))
     await _apply(session, workspace, client, changes, limits, now, creating=False)
     await announce_changed_clients(session, workspace.id, {client.id}, now)
-    await session.commit()
+    await session.flush()
     return await _view(session, principal, client, now)
 
 
@@ -144,7 +144,7 @@ async def delete_client(
     client = await load_client(session, principal, client_id)
     check_if_match(if_match, etag(client.id, client.version))
     await ClientRepository(session).delete(client)
-    await session.commit()
+    await session.flush()
 
 
 async def churn_client(
@@ -165,7 +165,7 @@ async def churn_client(
     client.churned_at = outcome.churned_at
     client.churn_reason = outcome.reason
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
-    await session.commit()
+    await session.flush()
     return await _view(session, principal, client, now)
 
 
@@ -183,7 +183,7 @@ async def reactivate_client(
     client.churned_at = None
     client.churn_reason = None
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
-    await session.commit()
+    await session.flush()
     return await _view(session, principal, client, now)
 
 

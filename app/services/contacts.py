@@ -22,7 +22,7 @@ async def create_contact(
         id=uuid.uuid4(), workspace_id=principal.workspace_id, client_id=client.id, **data
     )
     await _save(session, contact, creating=True)
-    await session.commit()
+    await session.flush()
     return contact
 
 
@@ -63,7 +63,7 @@ async def update_contact(
     for field, value in changes.items():
         setattr(contact, field, value)
     await _save(session, contact, creating=False)
-    await session.commit()
+    await session.flush()
     return contact
 
 
@@ -77,7 +77,7 @@ async def delete_contact(
     contact = await get_contact(session, principal, client_id, contact_id)
     check_if_match(if_match, etag(contact.id, contact.version))
     await ContactRepository(session).delete(contact)
-    await session.commit()
+    await session.flush()
 
 
 async def _save(session: AsyncSession, contact: Contact, *, creating: bool) -> None:

@@ -24,7 +24,7 @@ async def create_contract(
     await _check(session, principal, contract)
     await ContractRepository(session).add(contract)
     await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
-    await session.commit()
+    await session.flush()
     return contract
 
 
@@ -67,7 +67,7 @@ async def update_contract(
     await _check(session, principal, contract)
     clients.add(contract.client_id)
     await announce_changed_clients(session, principal.workspace_id, clients, now)
-    await session.commit()
+    await session.flush()
     return contract
 
 
@@ -82,7 +82,7 @@ async def delete_contract(
     check_if_match(if_match, etag(contract.id, contract.version))
     await ContractRepository(session).delete(contract)
     await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
-    await session.commit()
+    await session.flush()
 
 
 async def _check(session: AsyncSession, principal: Principal, contract: Contract) -> None:

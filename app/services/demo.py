@@ -44,7 +44,9 @@ async def seed_demo(
 ) -> DemoSummary:
     """Owners, clients with contracts, `days` of events in batches of 1,000, then churns.
 
-    Each step commits on its own, as the API would; the same seed plans the same book."""
+    A seeding run is its own boundary: it commits after each step, as the API would after
+    each request, so a large book never sits in one transaction. The same seed plans the same
+    book."""
     plan = demo.plan_demo(random.Random(seed), clients, days, now)
     owner_ids: dict[str, uuid.UUID] = {}
     for planned_owner in plan.owners:
@@ -58,6 +60,7 @@ async def seed_demo(
             },
         )
         owner_ids[planned_owner.external_id] = owner.id
+    await session.commit()
 
     client_ids: dict[str, uuid.UUID] = {}
     contracts = 0
@@ -95,6 +98,7 @@ async def seed_demo(
                 now,
             )
             contracts += 1
+        await session.commit()
 
     stored = 0
     batch: list[EventInput | event_service.ItemProblem] = []
@@ -138,6 +142,7 @@ async def seed_demo(
                 now,
             )
             churned += 1
+    await session.commit()
     return DemoSummary(
         owners=len(owner_ids),
         clients=len(client_ids),
@@ -155,6 +160,7 @@ async def _ingest(
 ) -> int:
     """Counts the events stored; a rejected demo event is a bug in the plan, so it stops us."""
     results = await event_service.ingest(session, principal, batch, upsert_clients=False, now=now)
+    await session.commit()
     rejected = [r for r in results if r.status is ItemStatus.REJECTED]
     if rejected:
         problem = rejected[0].problem

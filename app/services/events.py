@@ -139,7 +139,7 @@ async def ingest(
     await events.apply_client_facts(ingestion.client_facts(new, acquired))
     await events.record_tickets(workspace_id, ingestion.ticket_moments(new))
     await announce_changed_clients(session, workspace_id, {e.client_id for e in new}, now)
-    await session.commit()
+    await session.flush()
 
     for event in new:
         results[event.index] = ItemResult(event.index, ItemStatus.CREATED, id=event.id)

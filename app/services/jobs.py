@@ -42,7 +42,7 @@ async def retry_job(
     if message.status != JobStatus.FAILED.value:
         raise Conflict(f"only a failed job can be retried; this one is {message.status}")
     await OutboxRepository(session).requeue_failed(message, now)
-    await session.commit()
+    await session.flush()
     return message
 
 

@@ -19,7 +19,7 @@ async def create_owner(session: AsyncSession, principal: Principal, data: dict[s
     owner.email = owner.email.lower()
     await _check_unique(owners, owner)
     await owners.add(owner)
-    await session.commit()
+    await session.flush()
     return owner
 
 
@@ -58,7 +58,7 @@ async def update_owner(
     for field, value in changes.items():
         setattr(owner, field, value.lower() if field == "email" else value)
     await _check_unique(owners, owner)
-    await session.commit()
+    await session.flush()
     return owner
 
 
@@ -71,7 +71,7 @@ async def delete_owner(
     if await owners.owns_clients(principal.workspace_id, owner.id):
         raise Conflict("the owner still owns clients; reassign them or set active=false")
     await owners.delete(owner)
-    await session.commit()
+    await session.flush()
 
 
 async def _check_unique(owners: OwnerRepository, owner: Owner) -> None:

@@ -100,7 +100,6 @@ async def preview(
 ) -> Preview:
     workspace_id = principal.workspace_id
     cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
-    await session.commit()  # the default scorecard, if it was just created; nothing else
     draft_card = check_definition(card.card.name, {**to_document(card.card), **draft})
     trial = replace(card, version=card.version + 1, card=draft_card)
     as_of = AsOf(now, known_by=now)
@@ -190,7 +189,7 @@ async def backfill(
         await repo.insert_history(rows)
         written += len(rows)
     await repo.relabel_latest(workspace_id)
-    await session.commit()
+    await session.flush()
     return Backfill(len(moments), len(refs), evaluated, written)
 
 
@@ -209,7 +208,6 @@ async def backtest(
     if at > now:
         raise _invalid("at", "must not be in the future", where="query")
     cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
-    await session.commit()
     alive = [
         r
         for r in refs

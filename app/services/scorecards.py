@@ -79,11 +79,9 @@ def live(scorecard: Scorecard, version: ScorecardVersion) -> LiveScorecard:
     )
 
 
-async def ensure_default(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> None:
-    """A workspace that never had a scorecard gets the default B2B one (flush only)."""
+async def add_default(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> None:
+    """A new workspace starts with the default B2B scorecard, so reads never have to make it."""
     repo = ScorecardRepository(session)
-    if await repo.any_exists(workspace_id):
-        return
     scorecard = Scorecard(
         id=uuid.uuid4(),
         workspace_id=workspace_id,
@@ -104,7 +102,6 @@ async def ensure_default(session: AsyncSession, workspace_id: uuid.UUID, now: da
 
 
 async def assignment(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> Assignment:
-    await ensure_default(session, workspace_id, now)
     pairs = await ScorecardRepository(session).active(workspace_id)
     return Assignment(tuple(live(s, v) for s, v in pairs))
 
@@ -161,7 +158,6 @@ async def create_scorecard(
     session: AsyncSession, principal: Principal, data: dict[str, Any], now: datetime
 ) -> ScorecardView:
     workspace_id = principal.workspace_id
-    await ensure_default(session, workspace_id, now)
     definition = {k: data[k] for k in DEFINITION_FIELDS if k in data}
     definition.setdefault("min_delta", rules.DEFAULT_MIN_DELTA)
     card = check_definition(data["name"], definition)
@@ -185,7 +181,7 @@ async def create_scorecard(
     )
     await ScorecardRepository(session).add(scorecard, version)
     await _rescore_soon(session, workspace_id, now)
-    await session.commit()
+    await session.flush()
     return ScorecardView(scorecard, version)
 
 
@@ -227,7 +223,7 @@ async def update_scorecard(
     )
     await repo.add_version(version)
     await _rescore_soon(session, principal.workspace_id, now)
-    await session.commit()
+    await session.flush()
     return ScorecardView(scorecard, version)
 
 
@@ -245,15 +241,13 @@ async def delete_scorecard(
         raise Conflict("the all-clients scorecard cannot be deleted; edit it instead")
     scorecard.archived_at = now
     await _rescore_soon(session, principal.workspace_id, now)
-    await session.commit()
+    await session.flush()
 
 
 async def get_scorecard(
     session: AsyncSession, principal: Principal, scorecard_id: uuid.UUID, now: datetime
 ) -> ScorecardView:
-    await ensure_default(session, principal.workspace_id, now)
     scorecard, version = await _load(session, principal.workspace_id, scorecard_id)
-    await session.commit()
     return ScorecardView(scorecard, version)
 
 
@@ -266,8 +260,6 @@ async def list_scorecards(
     limit: int,
     now: datetime,
 ) -> Page[ScorecardView]:
-    await ensure_default(session, principal.workspace_id, now)
-    await session.commit()
     repo = ScorecardRepository(session)
     page = await repo.page(principal.workspace_id, sort=sort, cursor=cursor, limit=limit)
     versions = await repo.current_versions(principal.workspace_id, page.items)

@@ -189,7 +189,7 @@ async def acknowledge_signal(
         raise Conflict("the signal is already acknowledged")
     if not await SignalRepository(session).acknowledge(signal, owner.id, note, now):
         raise Conflict("the signal changed meanwhile; it is no longer open")
-    await session.commit()
+    await session.flush()
     return signal
 
 
@@ -233,5 +233,5 @@ async def update_settings(
         await repository.add_settings(record)
     else:
         record.settings = document
-    await session.commit()
+    await session.flush()
     return updated, etag(workspace.id, record.version)

@@ -19,7 +19,7 @@ from app.domain.workspaces import (
     validate_vocabulary,
 )
 from app.errors import Conflict, NotFound, Unauthenticated
-from app.services.scorecards import ensure_default as ensure_default_scorecard
+from app.services.scorecards import add_default as add_default_scorecard
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -38,9 +38,9 @@ async def create_workspace(session: AsyncSession, name: str) -> tuple[Workspace,
         lifecycle_stages=list(DEFAULT_LIFECYCLE_STAGES),
     )
     await WorkspaceRepository(session).add(workspace)
-    await ensure_default_scorecard(session, workspace.id, workspace.created_at)
+    await add_default_scorecard(session, workspace.id, workspace.created_at)
     issued = await _issue_key(session, workspace.id, "initial admin key", [Scope.ADMIN])
-    await session.commit()
+    await session.flush()
     return workspace, issued
 
 
@@ -74,7 +74,7 @@ async def update_workspace(
         workspace.lifecycle_stages = stages
     if "name" in changes:
         workspace.name = validate_name(changes["name"])
-    await session.commit()
+    await session.flush()
     return workspace
 
 
@@ -102,7 +102,7 @@ async def revoke_api_key(
         raise Conflict("a key cannot revoke itself; use another admin key")
     if api_key.revoked_at is None:
         api_key.revoked_at = now
-    await session.commit()
+    await session.flush()
     return api_key
 
 
@@ -113,7 +113,6 @@ async def authenticate(session: AsyncSession, secret: str, now: datetime) -> Pri
         raise Unauthenticated("the API key is unknown or revoked")
     if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
         await keys.touch(api_key.id, now)
-        await session.commit()
     return Principal(
         workspace_id=api_key.workspace_id,
         api_key_id=api_key.id,

@@ -175,14 +175,22 @@ class TestPrecedence:
             assert health["scorecard"] == {"id": card["id"], "version": card["version"]}
 
 
-class TestExistingWorkspaceWithoutScorecards:
-    async def test_gets_the_default_on_first_use(
+class TestReadsWriteNothing:
+    """The default scorecard is made with the workspace (and by migration 0006 for older
+    ones); a read never creates it."""
+
+    async def test_reads_of_a_workspace_without_scorecards_create_none(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
     ) -> None:
-        async with app.state.sessionmaker() as session:
+        client = await create_client(api)
+        async with app.state.sessionmaker.begin() as session:
             await session.execute(
                 sa.delete(Scorecard).where(Scorecard.workspace_id == workspace.id)
             )
-            await session.commit()
-        card = await default_scorecard(api)
-        assert card["name"] == "B2B services"
+        assert (await api.get("/v1/scorecards")).json()["data"] == []
+        health = await api.get(f"/v1/clients/{client['id']}/health")
+        assert health.status_code == 404, health.text
+        assert (await api.get("/v1/health")).status_code == 200
+        async with app.state.sessionmaker() as session:
+            count = sa.select(sa.func.count()).select_from(Scorecard)
+            assert await session.scalar(count) == 0

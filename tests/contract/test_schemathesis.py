@@ -26,7 +26,7 @@ def conformance_app(database_url: str) -> Iterator[tuple[FastAPI, str]]:
     app = create_app(Settings(database_url=database_url), engine=engine)
 
     async def make_key() -> str:
-        async with app.state.sessionmaker() as session:
+        async with app.state.sessionmaker.begin() as session:
             _, issued = await create_workspace(session, "Conformance")
         return issued.secret
 

@@ -1,5 +1,7 @@
 """Alembic is the only way the schema is made: it must round-trip and match the models."""
 
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,10 @@ from sqlalchemy.engine import Connection
 
 from app.db.base import Base
 from app.db.migrate import downgrade_on, upgrade_on
+from app.db.models import Scorecard, ScorecardVersion, Workspace
 from app.db.session import create_engine
+from app.domain.scorecard_documents import to_document
+from app.domain.scorecards import DEFAULT_SCORECARD
 from tests.databases import throwaway_database
 
 
@@ -48,3 +53,33 @@ class TestMigrations:
             finally:
                 await engine.dispose()
         assert differences == []
+
+    async def test_a_workspace_without_a_scorecard_gets_the_default(self, tmp_path: Path) -> None:
+        async with throwaway_database(tmp_path) as url:
+            engine = create_engine(url)
+            try:
+                async with engine.begin() as conn:
+                    await conn.run_sync(upgrade_on, url, "0005")
+                    workspace_id = uuid.uuid4()
+                    now = datetime.now(UTC)
+                    await conn.execute(
+                        sa.insert(Workspace.__table__).values(
+                            id=workspace_id,
+                            name="Old",
+                            tiers=[],
+                            lifecycle_stages=[],
+                            version=1,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                    )
+                    await conn.run_sync(upgrade_on, url)
+                    names = await conn.execute(
+                        sa.select(Scorecard.name, ScorecardVersion.definition)
+                        .join(ScorecardVersion, ScorecardVersion.scorecard_id == Scorecard.id)
+                        .where(Scorecard.workspace_id == workspace_id)
+                    )
+                    rows = names.all()
+            finally:
+                await engine.dispose()
+        assert rows == [(DEFAULT_SCORECARD.name, to_document(DEFAULT_SCORECARD))]

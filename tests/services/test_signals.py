@@ -48,7 +48,7 @@ def kinds(signals: list[Signal]) -> dict[str, str]:
 
 async def acknowledge(app: FastAPI, workspace: Workspace, signal_id: str, owner_id: str) -> None:
     principal = Principal(workspace.id, workspace.admin_key_id, (Scope.ADMIN,))
-    async with app.state.sessionmaker() as session:
+    async with app.state.sessionmaker.begin() as session:
         await acknowledge_signal(
             session, principal, uuid.UUID(signal_id), uuid.UUID(owner_id), "on it", T
         )

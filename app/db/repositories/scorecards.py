@@ -53,11 +53,6 @@ class ScorecardRepository:
         )
         return [(s, v) for s, v in (await self.session.execute(stmt)).all()]
 
-    async def any_exists(self, workspace_id: uuid.UUID) -> bool:
-        """Archived ones count: a workspace that once had scorecards made its own choices."""
-        stmt = sa.select(Scorecard.id).where(Scorecard.workspace_id == workspace_id).limit(1)
-        return (await self.session.scalar(stmt)) is not None
-
     async def version(
         self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, version: int
     ) -> ScorecardVersion | None:
