@@ -21,10 +21,14 @@ class IdempotencyMiddleware:
         self.ttl = ttl
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # A lifespan (or websocket) scope has no headers: pass it on before touching any.
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
         headers = Headers(scope=scope)
         key = headers.get("idempotency-key")
         authorization = headers.get("authorization", "")
-        if scope["type"] != "http" or scope["method"] != "POST" or key is None:
+        if key is None:
             await self.app(scope, receive, send)
             return
         if not is_valid_key(key):
