@@ -63,7 +63,7 @@ class TestMigrations:
                     workspace_id = uuid.uuid4()
                     now = datetime.now(UTC)
                     await conn.execute(
-                        sa.insert(Workspace.__table__).values(
+                        sa.insert(Workspace).values(
                             id=workspace_id,
                             name="Old",
                             tiers=[],
