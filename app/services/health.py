@@ -1,10 +1,10 @@
-"""Client health: evaluate (aggregates in SQL, score in the domain), store what moved, read.
+"""Client health, the one service: evaluate (aggregates in SQL, score in the domain), store what
+moved, and read — a client's score now or as of a moment, its history, the portfolio.
 
-`evaluate_clients` and `rescore_workspace` only flush: the job that calls them commits with
-its completion. A snapshot is stored when the score moves by at least the scorecard's
-`min_delta`, the band changes, or another scorecard version scores the client; each stored
-change is announced on the outbox (`health.changed`) and every evaluated client's trend goes
-to the signals evaluation.
+Writers only flush: the job or request that calls them commits. A snapshot is stored when the
+score moves by at least the scorecard's `min_delta`, the band changes, or another scorecard
+version scores the client; each stored change is announced on the outbox (`health.changed`)
+and every evaluated client's trend goes to the signals evaluation.
 """
 
 import asyncio
@@ -17,12 +17,16 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db.models import HealthScore
-from app.db.repositories.health import ClientRef, HealthRepository
+from app.db.models import HealthOverride, HealthSnapshot
+from app.db.repositories.clients import ClientFilters, ClientRepository
+from app.db.repositories.health import ClientRef, HealthRepository, PortfolioFilters, PortfolioRow
 from app.db.repositories.health_aggregates import AsOf, Selection, measure_aggregates
+from app.db.repositories.health_overrides import HealthOverrideRepository
+from app.db.repositories.paging import Page
 from app.db.repositories.workspaces import WorkspaceRepository
-from app.domain.health import HealthScore as Health
+from app.domain.api_keys import Principal
 from app.domain.health import (
+    HealthScore,
     RawValue,
     StoredScore,
     measures_document,
@@ -32,10 +36,13 @@ from app.domain.health import (
     should_store,
 )
 from app.domain.jobs import OutboxKind
+from app.domain.scorecards import UNKNOWN_BAND
 from app.domain.scorecards import Scorecard as Card
 from app.domain.signals import ScoreTrend
+from app.errors import InvalidInput, NotFound
+from app.services.clients import load_client
 from app.services.outbox import emit
-from app.services.scorecards import Assignment, LiveScorecard, assignment
+from app.services.scorecards import Assignment, LiveScorecard, assignment, in_force_at
 from app.services.signals import evaluate_signals
 
 TREND_WINDOW = timedelta(days=14)
@@ -47,7 +54,7 @@ CHANGES_PER_MESSAGE = 500
 class Scored:
     client_id: uuid.UUID
     scorecard: LiveScorecard
-    health: Health
+    health: HealthScore
 
 
 @dataclass(frozen=True)
@@ -111,7 +118,7 @@ async def score_clients(
     return scored
 
 
-def stored_score(row: HealthScore | Any) -> StoredScore:
+def stored_score(row: HealthSnapshot | Any) -> StoredScore:
     return StoredScore(
         score=row.score,
         band=row.band,
@@ -306,3 +313,187 @@ async def rescore_all(
         evaluated += result.evaluated
         stored += result.stored
     return Evaluation(evaluated, stored)
+
+
+@dataclass(frozen=True)
+class HealthView:
+    client_id: uuid.UUID
+    scorecard: LiveScorecard
+    computed_at: datetime
+    health: HealthScore
+    override: HealthOverride | None
+
+
+async def get_health(
+    session: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    as_of: datetime | None,
+    now: datetime,
+) -> HealthView:
+    """Computed now, or as of a past moment from the events recorded by then; deltas are
+    against the snapshot stored before that moment."""
+    workspace_id = principal.workspace_id
+    client = await load_client(session, principal, client_id)
+    at = as_of or now
+    if at > now:
+        raise InvalidInput(
+            "as_of is in the future",
+            errors=[{"loc": ["query", "as_of"], "msg": "in the future", "type": "value_error"}],
+        )
+    cards = await assignment(session, workspace_id, now)
+    repo = HealthRepository(session)
+    before = await repo.before(workspace_id, [client.id], at)
+    previous = {c: stored_score(row) for c, row in before.items()}
+    card = cards.for_tier(client.tier)
+    if card is None:
+        raise NotFound("no scorecard applies to this client")
+    if as_of is not None:
+        card = await in_force_at(session, workspace_id, card, at)
+    ref = ClientRef(client.id, client.tier)
+    (result,) = await score_clients(
+        session, workspace_id, [ref], cards, AsOf(at, known_by=at), previous, only=card
+    )
+    override = await HealthOverrideRepository(session).active(workspace_id, client.id, at)
+    return HealthView(client.id, result.scorecard, at, result.health, override)
+
+
+async def history(
+    session: AsyncSession,
+    principal: Principal,
+    client_id: uuid.UUID,
+    *,
+    start: datetime | None,
+    end: datetime | None,
+    cursor: str | None,
+    limit: int,
+) -> Page[HealthSnapshot]:
+    client = await load_client(session, principal, client_id)
+    _check_range(start, end, "from", "to")
+    return await HealthRepository(session).history(
+        principal.workspace_id, client.id, start=start, end=end, cursor=cursor, limit=limit
+    )
+
+
+def _check_range(start: datetime | None, end: datetime | None, first: str, last: str) -> None:
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(
+            f"{first} is after {last}",
+            errors=[{"loc": ["query", first], "msg": f"after {last}", "type": "value_error"}],
+        )
+
+
+@dataclass(frozen=True)
+class PortfolioItem:
+    client_id: uuid.UUID
+    client_name: str
+    tier: str | None
+    owner_id: uuid.UUID | None
+    scorecard_id: uuid.UUID | None
+    scorecard_version: int | None
+    score: float | None
+    band: str
+    computed_at: datetime | None
+    change: float | None
+
+
+async def portfolio(
+    session: AsyncSession,
+    principal: Principal,
+    filters: PortfolioFilters,
+    *,
+    sort: str,
+    period_days: int,
+    as_of: datetime | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> Page[PortfolioItem]:
+    """Stored scores, sorted and filtered in SQL; or, with `as_of`, the page's clients (in
+    creation order) scored set-based as of then."""
+    if as_of is None:
+        if sort == "created_at":
+            raise InvalidInput(
+                "sort=created_at is the order of as_of pages",
+                errors=[{"loc": ["query", "sort"], "msg": "needs as_of", "type": "value_error"}],
+            )
+        page = await HealthRepository(session).portfolio(
+            principal.workspace_id,
+            filters,
+            sort=sort,
+            since=now - timedelta(days=period_days),
+            cursor=cursor,
+            limit=limit,
+        )
+        return Page([_item(r) for r in page.items], page.next_cursor, page.has_more)
+    if as_of > now:
+        raise InvalidInput(
+            "as_of is in the future",
+            errors=[{"loc": ["query", "as_of"], "msg": "in the future", "type": "value_error"}],
+        )
+    if filters.band is not None or sort != "created_at":
+        raise InvalidInput(
+            "with as_of, pages follow client creation order and cannot filter by band",
+            errors=[
+                {"loc": ["query", "as_of"], "msg": "not with band or sort", "type": "value_error"}
+            ],
+        )
+    clients = await ClientRepository(session).page(
+        principal.workspace_id,
+        ClientFilters(owner_id=filters.owner_id, tier=filters.tier),
+        sort="created_at",
+        cursor=cursor,
+        limit=limit,
+    )
+    cards = await assignment(session, principal.workspace_id, now)
+    refs = [ClientRef(c.id, c.tier) for c in clients.items]
+    scored = {
+        s.client_id: s
+        for s in await score_clients(
+            session, principal.workspace_id, refs, cards, AsOf(as_of, known_by=as_of)
+        )
+    }
+    items = [
+        _scored_item(c.id, c.name, c.tier, c.owner_id, scored[c.id], as_of)
+        for c in clients.items
+        if c.id in scored
+    ]
+    return Page(items, clients.next_cursor, clients.has_more)
+
+
+def _item(row: PortfolioRow) -> PortfolioItem:
+    s = row.score
+    return PortfolioItem(
+        client_id=row.client_id,
+        client_name=row.client_name,
+        tier=row.tier,
+        owner_id=row.owner_id,
+        scorecard_id=s.scorecard_id if s else None,
+        scorecard_version=s.scorecard_version if s else None,
+        score=s.score if s else None,
+        band=s.band if s else UNKNOWN_BAND,
+        computed_at=s.computed_at if s else None,
+        change=None if row.change is None else round(row.change, 1),
+    )
+
+
+def _scored_item(
+    client_id: uuid.UUID,
+    name: str,
+    tier: str | None,
+    owner_id: uuid.UUID | None,
+    scored: Scored,
+    at: datetime,
+) -> PortfolioItem:
+    return PortfolioItem(
+        client_id=client_id,
+        client_name=name,
+        tier=tier,
+        owner_id=owner_id,
+        scorecard_id=scored.scorecard.id,
+        scorecard_version=scored.scorecard.version,
+        score=scored.health.score,
+        band=scored.health.band,
+        computed_at=at,
+        change=None,
+    )

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.api.deps import get_now
-from app.db.models import HealthScore, OutboxMessage
+from app.db.models import HealthSnapshot, OutboxMessage
 from app.services import scorecard_analysis
-from tests.factories import Workspace, create_client, create_owner
+from tests.factories import Workspace, api_client, create_client, create_key, create_owner
 from tests.health_support import create_scorecard, evaluate, event, ingest, measure
 
 T0 = datetime(2026, 10, 1, 12, tzinfo=UTC)
@@ -293,6 +293,24 @@ class TestOverride:
         got = await health(api, cid)
         assert (got["score"], got["band"]) == (55.0, "neutral")
 
+    async def test_without_an_author_records_the_calling_api_key(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        cid = (await scored_client(api, seats=90))["id"]
+        key = await create_key(app, workspace, ["write"])
+        body = {"band": "at_risk", "reason": "r", "expires_at": "2999-01-01T00:00:00Z"}
+        async with api_client(app, key) as writer:
+            response = await writer.post(f"/v1/clients/{cid}/health/override", json=body)
+        assert response.status_code == 201, response.text
+        made = response.json()
+        keys = (await api.get("/v1/api-keys")).json()
+        listed = keys["data"] if isinstance(keys, dict) else keys
+        (writer_key,) = [k for k in listed if k["id"] == made["api_key_id"]]
+        assert made["author"] == writer_key["name"] == "test key"
+        named = {**body, "author": "jane"}
+        again = (await api.post(f"/v1/clients/{cid}/health/override", json=named)).json()
+        assert (again["author"], again["api_key_id"]) == ("jane", str(workspace.admin_key_id))
+
     @pytest.mark.parametrize(
         ("fields", "loc"),
         [
@@ -336,7 +354,7 @@ class TestPreview:
             (ids[75], "healthy", "neutral")
         ]
         async with app.state.sessionmaker() as session:
-            assert await session.scalar(sa.select(sa.func.count()).select_from(HealthScore)) == 0
+            assert await session.scalar(sa.select(sa.func.count()).select_from(HealthSnapshot)) == 0
         assert (await api.get(f"/v1/scorecards/{card['id']}")).json()["version"] == 1
 
     async def test_an_invalid_draft_is_a_422(self, api: httpx.AsyncClient) -> None:
@@ -372,7 +390,7 @@ class TestBackfill:
             for c in clients
         }
         async with app.state.sessionmaker() as session:
-            await session.execute(sa.delete(HealthScore))
+            await session.execute(sa.delete(HealthSnapshot))
             await session.commit()
         body = {"from": at(0).isoformat(), "to": at(5).isoformat(), "step_days": 1}
         response = await api.post(f"/v1/scorecards/{card['id']}/backfill", json=body)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db.models import HealthScore
+from app.db.models import HealthSnapshot
 from app.services import health as health_service
 from app.workers import health as jobs
 from app.workers.registry import JobRun, PermanentJobError
@@ -36,9 +36,9 @@ def run(
     )
 
 
-async def stored(app: FastAPI) -> list[HealthScore]:
+async def stored(app: FastAPI) -> list[HealthSnapshot]:
     async with app.state.sessionmaker() as session:
-        return list((await session.scalars(sa.select(HealthScore))).all())
+        return list((await session.scalars(sa.select(HealthSnapshot))).all())
 
 
 class TestEvaluateClients:

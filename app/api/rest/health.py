@@ -27,10 +27,11 @@ from app.api.rest.schemas.health import (
     PortfolioPage,
     ScorecardRef,
 )
-from app.db.models import HealthOverride, HealthScore
+from app.db.models import HealthOverride, HealthSnapshot
 from app.db.repositories.health import PortfolioFilters
 from app.domain.health import measures_document
-from app.services import client_health as service
+from app.services import health as service
+from app.services import health_overrides
 
 router = APIRouter(tags=["health"])
 PortfolioSort = Literal["score", "-score", "change", "-change", "created_at"]
@@ -44,7 +45,7 @@ def _override(o: HealthOverride) -> OverrideRead:
     return OverrideRead.model_validate(o, from_attributes=True)
 
 
-def _snapshot(s: HealthScore) -> HealthSnapshotRead:
+def _snapshot(s: HealthSnapshot) -> HealthSnapshotRead:
     return HealthSnapshotRead(
         id=s.id,
         score=s.score,
@@ -128,7 +129,9 @@ async def override_health(
     now: NowDep,
     response: Response,
 ) -> OverrideRead:
-    override = await service.create_override(session, principal, client_id, body.model_dump(), now)
+    override = await health_overrides.create_override(
+        session, principal, client_id, body.model_dump(), now
+    )
     set_location(response, f"/v1/clients/{client_id}/health/overrides")
     return _override(override)
 
@@ -145,7 +148,9 @@ async def list_overrides(
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> OverridePage:
-    page = await service.list_overrides(session, principal, client_id, cursor=cursor, limit=limit)
+    page = await health_overrides.list_overrides(
+        session, principal, client_id, cursor=cursor, limit=limit
+    )
     return OverridePage(
         data=[_override(o) for o in page.items],
         next_cursor=page.next_cursor,

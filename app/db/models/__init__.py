@@ -5,7 +5,7 @@ from app.db.models.client import Client, ClientStageChange
 from app.db.models.contact import Contact
 from app.db.models.contract import Contract
 from app.db.models.event import Event, EventKey, Ticket
-from app.db.models.health import HealthOverride, HealthScore, Scorecard, ScorecardVersion
+from app.db.models.health import HealthOverride, HealthSnapshot, Scorecard, ScorecardVersion
 from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
@@ -21,7 +21,7 @@ __all__ = [
     "Event",
     "EventKey",
     "HealthOverride",
-    "HealthScore",
+    "HealthSnapshot",
     "IdempotencyRecord",
     "OutboxMessage",
     "Owner",

@@ -43,7 +43,7 @@ class ScorecardVersion(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class HealthScore(Base):
+class HealthSnapshot(Base):
     """A stored score: written when it moves by the scorecard's `min_delta` or changes band.
     `latest` marks each client's newest snapshot so the portfolio reads one row per client."""
 
@@ -90,5 +90,9 @@ class HealthOverride(Base):
     band: Mapped[str] = mapped_column(sa.String(64))
     reason: Mapped[str] = mapped_column(sa.String(1000))
     author: Mapped[str] = mapped_column(sa.String(200))
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        sa.ForeignKey("api_keys.id", ondelete="SET NULL")
+    )
+    """The key that made it: the caller's identity, and the author when none is named."""
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

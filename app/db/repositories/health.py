@@ -9,18 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Client, HealthScore, Workspace
+from app.db.models import Client, HealthSnapshot, Workspace
 from app.db.repositories.health_aggregates import Selection
 from app.db.repositories.paging import Page, SortKey, paginate
 from app.domain.pagination import Cursor, InvalidCursor, decode_cursor, encode_cursor
 
-HISTORY_SORT = SortKey(HealthScore.computed_at, descending=True)
+HISTORY_SORT = SortKey(HealthSnapshot.computed_at, descending=True)
 SNAPSHOT_COLUMNS = (
-    HealthScore.client_id,
-    HealthScore.score,
-    HealthScore.band,
-    HealthScore.scorecard_id,
-    HealthScore.scorecard_version,
+    HealthSnapshot.client_id,
+    HealthSnapshot.score,
+    HealthSnapshot.band,
+    HealthSnapshot.scorecard_id,
+    HealthSnapshot.scorecard_version,
 )
 NO_VALUE = -1000.0
 
@@ -42,7 +42,7 @@ class PortfolioFilters:
 
 @dataclass(frozen=True)
 class PortfolioRow:
-    score: HealthScore | None
+    score: HealthSnapshot | None
     client_id: uuid.UUID
     client_name: str
     tier: str | None
@@ -113,9 +113,9 @@ class HealthRepository:
         if not clients:
             return {}
         stmt = sa.select(*SNAPSHOT_COLUMNS).where(
-            HealthScore.workspace_id == workspace_id,
-            clients.where(HealthScore.client_id),
-            HealthScore.latest.is_(True),
+            HealthSnapshot.workspace_id == workspace_id,
+            clients.where(HealthSnapshot.client_id),
+            HealthSnapshot.latest.is_(True),
         )
         return {row.client_id: row for row in (await self.session.execute(stmt)).all()}
 
@@ -125,26 +125,26 @@ class HealthRepository:
         """Each measure's contribution in the clients' latest snapshots (for deltas)."""
         if not client_ids:
             return {}
-        stmt = sa.select(HealthScore.client_id, HealthScore.measures).where(
-            HealthScore.workspace_id == workspace_id,
-            HealthScore.client_id.in_(client_ids),
-            HealthScore.latest.is_(True),
+        stmt = sa.select(HealthSnapshot.client_id, HealthSnapshot.measures).where(
+            HealthSnapshot.workspace_id == workspace_id,
+            HealthSnapshot.client_id.in_(client_ids),
+            HealthSnapshot.latest.is_(True),
         )
         rows = (await self.session.execute(stmt)).all()
         return {c: {m["key"]: m["contribution"] for m in measures} for c, measures in rows}
 
     async def latest_at(
         self, workspace_id: uuid.UUID, client_id: uuid.UUID, at: datetime
-    ) -> HealthScore | None:
+    ) -> HealthSnapshot | None:
         """The snapshot in force at `at`: the newest computed at or before it."""
         stmt = (
-            sa.select(HealthScore)
+            sa.select(HealthSnapshot)
             .where(
-                HealthScore.workspace_id == workspace_id,
-                HealthScore.client_id == client_id,
-                HealthScore.computed_at <= at,
+                HealthSnapshot.workspace_id == workspace_id,
+                HealthSnapshot.client_id == client_id,
+                HealthSnapshot.computed_at <= at,
             )
-            .order_by(HealthScore.computed_at.desc(), HealthScore.id.desc())
+            .order_by(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc())
             .limit(1)
         )
         return (await self.session.scalars(stmt)).one_or_none()
@@ -155,14 +155,14 @@ class HealthRepository:
         if not clients:
             return {}
         stmt = (
-            sa.select(HealthScore.client_id, sa.func.max(HealthScore.score))
+            sa.select(HealthSnapshot.client_id, sa.func.max(HealthSnapshot.score))
             .where(
-                HealthScore.workspace_id == workspace_id,
-                clients.where(HealthScore.client_id),
-                HealthScore.computed_at >= since,
-                HealthScore.score.is_not(None),
+                HealthSnapshot.workspace_id == workspace_id,
+                clients.where(HealthSnapshot.client_id),
+                HealthSnapshot.computed_at >= since,
+                HealthSnapshot.score.is_not(None),
             )
-            .group_by(HealthScore.client_id)
+            .group_by(HealthSnapshot.client_id)
         )
         rows = (await self.session.execute(stmt)).all()
         return {c: float(s) for c, s in rows if s is not None}
@@ -173,29 +173,29 @@ class HealthRepository:
 
     async def before(
         self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], at: datetime
-    ) -> dict[uuid.UUID, HealthScore]:
+    ) -> dict[uuid.UUID, HealthSnapshot]:
         """Each client's snapshot in force just before `at` (computed strictly earlier)."""
         if not client_ids:
             return {}
         ranked = (
             sa.select(
-                HealthScore.id,
+                HealthSnapshot.id,
                 sa.func.row_number()
                 .over(
-                    partition_by=HealthScore.client_id,
-                    order_by=(HealthScore.computed_at.desc(), HealthScore.id.desc()),
+                    partition_by=HealthSnapshot.client_id,
+                    order_by=(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc()),
                 )
                 .label("rn"),
             )
             .where(
-                HealthScore.workspace_id == workspace_id,
-                HealthScore.client_id.in_(client_ids),
-                HealthScore.computed_at < at,
+                HealthSnapshot.workspace_id == workspace_id,
+                HealthSnapshot.client_id.in_(client_ids),
+                HealthSnapshot.computed_at < at,
             )
             .subquery()
         )
-        stmt = sa.select(HealthScore).where(
-            HealthScore.id.in_(sa.select(ranked.c.id).where(ranked.c.rn == 1))
+        stmt = sa.select(HealthSnapshot).where(
+            HealthSnapshot.id.in_(sa.select(ranked.c.id).where(ranked.c.rn == 1))
         )
         return {s.client_id: s for s in (await self.session.scalars(stmt)).all()}
 
@@ -204,32 +204,32 @@ class HealthRepository:
         if not rows:
             return
         await self.session.execute(
-            sa.update(HealthScore)
+            sa.update(HealthSnapshot)
             .where(
-                HealthScore.client_id.in_([r["client_id"] for r in rows]),
-                HealthScore.latest.is_(True),
+                HealthSnapshot.client_id.in_([r["client_id"] for r in rows]),
+                HealthSnapshot.latest.is_(True),
             )
             .values(latest=False)
             .execution_options(synchronize_session=False)
         )
-        await self.session.execute(sa.insert(HealthScore), [{**r, "latest": True} for r in rows])
+        await self.session.execute(sa.insert(HealthSnapshot), [{**r, "latest": True} for r in rows])
 
     async def insert_history(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self.session.execute(
-                sa.insert(HealthScore), [{**r, "latest": False} for r in rows]
+                sa.insert(HealthSnapshot), [{**r, "latest": False} for r in rows]
             )
 
     async def delete_backfill(
         self, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, start: datetime, end: datetime
     ) -> None:
         await self.session.execute(
-            sa.delete(HealthScore).where(
-                HealthScore.workspace_id == workspace_id,
-                HealthScore.scorecard_id == scorecard_id,
-                HealthScore.source == "backfill",
-                HealthScore.computed_at >= start,
-                HealthScore.computed_at <= end,
+            sa.delete(HealthSnapshot).where(
+                HealthSnapshot.workspace_id == workspace_id,
+                HealthSnapshot.scorecard_id == scorecard_id,
+                HealthSnapshot.source == "backfill",
+                HealthSnapshot.computed_at >= start,
+                HealthSnapshot.computed_at <= end,
             )
         )
 
@@ -237,21 +237,21 @@ class HealthRepository:
         """After history was written out of order: each client's newest row is its latest."""
         ranked = (
             sa.select(
-                HealthScore.id,
+                HealthSnapshot.id,
                 sa.func.row_number()
                 .over(
-                    partition_by=HealthScore.client_id,
-                    order_by=(HealthScore.computed_at.desc(), HealthScore.id.desc()),
+                    partition_by=HealthSnapshot.client_id,
+                    order_by=(HealthSnapshot.computed_at.desc(), HealthSnapshot.id.desc()),
                 )
                 .label("rn"),
             )
-            .where(HealthScore.workspace_id == workspace_id)
+            .where(HealthSnapshot.workspace_id == workspace_id)
             .subquery()
         )
         await self.session.execute(
-            sa.update(HealthScore)
-            .where(HealthScore.workspace_id == workspace_id)
-            .values(latest=HealthScore.id.in_(sa.select(ranked.c.id).where(ranked.c.rn == 1)))
+            sa.update(HealthSnapshot)
+            .where(HealthSnapshot.workspace_id == workspace_id)
+            .values(latest=HealthSnapshot.id.in_(sa.select(ranked.c.id).where(ranked.c.rn == 1)))
             .execution_options(synchronize_session=False)
         )
 
@@ -264,18 +264,18 @@ class HealthRepository:
         end: datetime | None,
         cursor: str | None,
         limit: int,
-    ) -> Page[HealthScore]:
-        stmt = sa.select(HealthScore).where(
-            HealthScore.workspace_id == workspace_id, HealthScore.client_id == client_id
+    ) -> Page[HealthSnapshot]:
+        stmt = sa.select(HealthSnapshot).where(
+            HealthSnapshot.workspace_id == workspace_id, HealthSnapshot.client_id == client_id
         )
         if start is not None:
-            stmt = stmt.where(HealthScore.computed_at >= start)
+            stmt = stmt.where(HealthSnapshot.computed_at >= start)
         if end is not None:
-            stmt = stmt.where(HealthScore.computed_at <= end)
+            stmt = stmt.where(HealthSnapshot.computed_at <= end)
         return await paginate(
             self.session,
             stmt,
-            id_column=HealthScore.id,
+            id_column=HealthSnapshot.id,
             sort="-computed_at",
             key=HISTORY_SORT,
             cursor=cursor,
@@ -294,7 +294,7 @@ class HealthRepository:
     ) -> Page[PortfolioRow]:
         """Every client with its latest snapshot (None before its first evaluation); `change`
         is its score minus the score in force at `since`. Keyset pages over (sort value, id)."""
-        before = sa.orm.aliased(HealthScore, name="before")
+        before = sa.orm.aliased(HealthSnapshot, name="before")
         then = (
             sa.select(before.score)
             .where(before.client_id == Client.id, before.computed_at <= since)
@@ -303,24 +303,24 @@ class HealthRepository:
             .correlate(Client)
             .scalar_subquery()
         )
-        change = HealthScore.score - then
-        order_value = change if sort in ("change", "-change") else HealthScore.score
+        change = HealthSnapshot.score - then
+        order_value = change if sort in ("change", "-change") else HealthSnapshot.score
         # No score or change sorts as if lowest: first ascending, last descending.
         key = sa.func.coalesce(order_value, NO_VALUE)
         descending = sort.startswith("-")
         stmt = (
             sa.select(
-                HealthScore, Client.id, Client.name, Client.tier, Client.owner_id, change, key
+                HealthSnapshot, Client.id, Client.name, Client.tier, Client.owner_id, change, key
             )
             .select_from(Client)
             .outerjoin(
-                HealthScore,
-                sa.and_(HealthScore.client_id == Client.id, HealthScore.latest.is_(True)),
+                HealthSnapshot,
+                sa.and_(HealthSnapshot.client_id == Client.id, HealthSnapshot.latest.is_(True)),
             )
             .where(Client.workspace_id == workspace_id)
         )
         if filters.band is not None:
-            stmt = stmt.where(HealthScore.band == filters.band)
+            stmt = stmt.where(HealthSnapshot.band == filters.band)
         if filters.tier is not None:
             stmt = stmt.where(Client.tier == filters.tier)
         if filters.owner_id is not None:

@@ -62,6 +62,7 @@ class OverrideRead(BaseModel):
         band="at_risk",
         reason="Champion left; renewal in doubt",
         author="jane@acme.example",
+        api_key_id=EXAMPLE_ID,
         expires_at="2026-12-31T00:00:00Z",
         created_at=EXAMPLE_TIME,
     )
@@ -72,6 +73,9 @@ class OverrideRead(BaseModel):
     band: str
     reason: str
     author: str
+    api_key_id: uuid.UUID | None = Field(
+        description="The API key that made it (null once that key is deleted)."
+    )
     expires_at: datetime
     created_at: datetime
 
@@ -167,7 +171,13 @@ class OverrideCreate(InputModel):
     )
     band: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    author: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    author: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = Field(
+        default=None,
+        description="Who decided it; left out, the name of the API key that makes the request.",
+    )
     expires_at: IsoDateTime
 
 
