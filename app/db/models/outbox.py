@@ -24,6 +24,10 @@ class OutboxMessage(Base):
         sa.ForeignKey("workspaces.id", ondelete="CASCADE")
     )
     kind: Mapped[str] = mapped_column(sa.String(100))
+    consumer: Mapped[str | None] = mapped_column(sa.String(100))
+    """The job that runs this row; none yet for a fact the relay has still to fan out."""
+    fact_id: Mapped[uuid.UUID | None]
+    """The fact this row serves: one id for all of its consumers' rows."""
     payload: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     dedupe_key: Mapped[str | None] = mapped_column(sa.String(255), unique=True)
     status: Mapped[str] = mapped_column(sa.String(16))
