@@ -1,7 +1,9 @@
 """Idempotency-Key on POST: replays the stored response; a different body under a key is 422."""
 
+import asyncio
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
@@ -13,6 +15,8 @@ from app.domain.idempotency import Decision, fingerprint, is_valid_key
 from app.services import idempotency
 
 REPLAYED_HEADERS = ("content-type", "etag", "location")
+IN_PROGRESS_WAIT_SECONDS = 5.0
+"""How long a request waits for an identical one that holds its key before answering 409."""
 
 
 class IdempotencyMiddleware:
@@ -52,15 +56,11 @@ class IdempotencyMiddleware:
                 if scheme.lower() == "bearer" and secret.strip()
                 else None
             )
-            if api_key_id is None:  # the route answers 401 itself
-                await self.app(scope, replay_receive, send)
-                return
-            print_ = fingerprint(
-                "POST", scope["path"], scope.get("query_string", b"").decode(), body
-            )
-            claim = await idempotency.claim(
-                session, api_key_id, key, print_, datetime.now(UTC), self.ttl
-            )
+        if api_key_id is None:  # the route answers 401 itself
+            await self.app(scope, replay_receive, send)
+            return
+        print_ = fingerprint("POST", scope["path"], scope.get("query_string", b"").decode(), body)
+        claim = await self._claim(sessionmaker, api_key_id, key, print_)
         if claim.decision is Decision.MISMATCH:
             await problem(
                 422,
@@ -78,36 +78,69 @@ class IdempotencyMiddleware:
         if claim.decision is Decision.REPLAY:
             await _send_stored(send, claim.status or 200, claim.headers or {}, claim.body or b"")
             return
-        assert claim.record_id is not None
-        captured: dict[str, Any] = {"status": 500, "headers": {}, "body": bytearray()}
+        record_id = claim.record_id
+        assert record_id is not None
+        status = 500
+        stored_headers: dict[str, str] = {}
+        captured = bytearray()
+        settled = False
 
-        async def capturing_send(message: Message) -> None:
+        async def settle(complete: bool) -> None:
+            nonlocal settled
+            settled = True
+            async with sessionmaker() as session:
+                if complete and status < 500:
+                    await idempotency.complete(
+                        session, record_id, status, stored_headers, bytes(captured)
+                    )
+                else:  # a server error, or no complete answer: nothing to replay
+                    await idempotency.release(session, record_id)
+
+        async def storing_send(message: Message) -> None:
+            nonlocal status, stored_headers
             if message["type"] == "http.response.start":
-                captured["status"] = message["status"]
+                status = message["status"]
                 response_headers = Headers(raw=message.get("headers", []))
-                captured["headers"] = {
+                stored_headers = {
                     name: response_headers[name]
                     for name in REPLAYED_HEADERS
                     if name in response_headers
                 }
             elif message["type"] == "http.response.body":
-                captured["body"].extend(message.get("body", b""))
+                captured.extend(message.get("body", b""))
+                if not message.get("more_body", False):
+                    # Stored before the answer completes: a retry sent the moment the client
+                    # has it must find the response to replay, not a key still in progress.
+                    await settle(complete=True)
             await send(message)
 
         try:
-            await self.app(scope, replay_receive, capturing_send)
+            await self.app(scope, replay_receive, storing_send)
         finally:
+            if not settled:
+                await settle(complete=False)
+
+    async def _claim(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        api_key_id: uuid.UUID,
+        key: str,
+        print_: str,
+    ) -> idempotency.Claim:
+        """Claims the key. While an identical request holds it, waits a bounded time for that
+        one's answer, so that a client retrying at once gets the replay rather than a 409."""
+        deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
+        pause = 0.01
+        while True:
             async with sessionmaker() as session:
-                if captured["status"] >= 500:
-                    await idempotency.release(session, claim.record_id)
-                else:
-                    await idempotency.complete(
-                        session,
-                        claim.record_id,
-                        captured["status"],
-                        captured["headers"],
-                        bytes(captured["body"]),
-                    )
+                claim = await idempotency.claim(
+                    session, api_key_id, key, print_, datetime.now(UTC), self.ttl
+                )
+            left = deadline - time.monotonic()
+            if claim.decision is not Decision.IN_PROGRESS or left <= 0:
+                return claim
+            await asyncio.sleep(min(pause, left))
+            pause = min(pause * 2, 0.2)
 
 
 async def _read_body(receive: Receive) -> bytes:

@@ -1,6 +1,7 @@
 """Idempotency-Key rules (IETF httpapi draft, as Stripe does it)."""
 
 import hashlib
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,11 +27,37 @@ class StoredAttempt:
 
 
 def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    """Two requests are the same when these are: a JSON body counts by its canonical form."""
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), query.encode(), body):
+    for part in (method.encode(), path.encode(), query.encode(), canonical_body(body)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def canonical_body(body: bytes) -> bytes:
+    """A JSON body re-serialised with sorted keys and no whitespace, numbers as written, so
+    the same JSON sent with its keys in another order is the same request; any other body
+    (or JSON too deep to re-serialise) counts byte for byte."""
+    try:
+        return _canonical(json.loads(body, parse_float=_Number, parse_int=_Number)).encode()
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
+        return body
+
+
+class _Number(str):
+    """A number's literal as sent: `1.10` and `1.1` stay different requests."""
+
+
+def _canonical(value: object) -> str:
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        return "{" + ",".join(f"{_canonical(k)}:{_canonical(v)}" for k, v in items) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, _Number):
+        return str.__str__(value)
+    return json.dumps(value)  # strings (ASCII-escaped, lone surrogates too), true/false/null
 
 
 def decide(stored: StoredAttempt | None, request_fingerprint: str, now: datetime) -> Decision:

@@ -1,9 +1,17 @@
 import asyncio
 import json
+from collections.abc import AsyncIterator, MutableMapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+import pytest
+from fastapi import FastAPI
 
-from tests.factories import create_client
+from app.api import idempotency as middleware
+from app.domain.idempotency import fingerprint
+from app.services import idempotency
+from tests.factories import Workspace, create_client
 
 
 def _contract(client_id: str, amount: str = "100.00") -> dict[str, str]:
@@ -82,3 +90,162 @@ class TestIdempotencyKey:
         )
         assert response.status_code == 400
         assert response.headers["content-type"] == "application/problem+json"
+
+
+class AnsweredAtTheLastBody:
+    """Calls the app as a server does: the caller has its answer as soon as the last body
+    message is sent, while that send and the rest of the app's call may still be running
+    (their tasks are awaited at `close`)."""
+
+    drain_seconds = 0.03
+
+    def __init__(self, app: FastAPI, key: str) -> None:
+        self.app = app
+        self.key = key
+        self.running: list[asyncio.Task[None]] = []
+
+    async def post(self, path: str, body: bytes, idempotency_key: str) -> httpx.Response:
+        answered: asyncio.Future[httpx.Response] = asyncio.get_running_loop().create_future()
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+        headers = [
+            (b"authorization", f"Bearer {self.key}".encode()),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"idempotency-key", idempotency_key.encode()),
+        ]
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("tenure.test", 80),
+            "state": {},
+        }
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if messages:
+                return messages.pop()
+            await asyncio.Event().wait()  # no disconnect while the app runs
+            raise AssertionError("unreachable")
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    answered.set_result(
+                        httpx.Response(
+                            start["status"], headers=start["headers"], content=b"".join(chunks)
+                        )
+                    )
+                    # The client has the bytes while the server's write is still draining.
+                    await asyncio.sleep(self.drain_seconds)
+
+        async def call() -> None:
+            await self.app(scope, receive, send)
+
+        self.running.append(asyncio.create_task(call()))
+        return await asyncio.wait_for(answered, timeout=10)
+
+    async def close(self) -> None:
+        await asyncio.gather(*self.running)
+
+
+@pytest.fixture
+async def server_like(app: FastAPI, workspace: Workspace) -> AsyncIterator[AnsweredAtTheLastBody]:
+    caller = AnsweredAtTheLastBody(app, workspace.admin_key)
+    yield caller
+    await caller.close()
+
+
+class TestRetriesRightAfterTheAnswer:
+    async def test_fifty_back_to_back_retries_are_all_replays(
+        self, server_like: AnsweredAtTheLastBody, api: httpx.AsyncClient
+    ) -> None:
+        body = json.dumps({"name": "Vandelay Industries"}).encode()
+        first = await server_like.post("/v1/clients", body, "back-to-back")
+        assert first.status_code == 201, first.text
+        for attempt in range(50):
+            retry = await server_like.post("/v1/clients", body, "back-to-back")
+            assert retry.status_code == 201, (attempt, retry.text)
+            assert retry.headers["Idempotent-Replayed"] == "true"
+            assert retry.json()["id"] == first.json()["id"]
+        listed = (await api.get("/v1/clients", params={"q": "Vandelay"})).json()
+        assert len(listed["data"]) == 1
+
+    async def test_concurrent_identical_requests_wait_for_the_first_and_get_its_answer(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        body = json.dumps({"name": "Pendant Publishing"})
+        headers = {"Idempotency-Key": "together", "Content-Type": "application/json"}
+        responses = await asyncio.gather(
+            *(api.post("/v1/clients", content=body, headers=headers) for _ in range(5))
+        )
+        assert [r.status_code for r in responses] == [201] * 5, [r.text for r in responses]
+        assert {r.json()["id"] for r in responses} == {responses[0].json()["id"]}
+        replayed = [r.headers.get("Idempotent-Replayed") for r in responses]
+        assert replayed.count("true") == 4
+
+    async def test_a_key_held_longer_than_the_wait_is_409(
+        self,
+        app: FastAPI,
+        workspace: Workspace,
+        api: httpx.AsyncClient,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(middleware, "IN_PROGRESS_WAIT_SECONDS", 0.3)
+        body = b'{"name": "Kramerica"}'
+        async with app.state.sessionmaker() as session:  # a first request, still running
+            held = await idempotency.claim(
+                session,
+                workspace.admin_key_id,
+                "held",
+                fingerprint("POST", "/v1/clients", "", body),
+                datetime.now(UTC),
+                timedelta(hours=24),
+            )
+        assert held.record_id is not None
+        started = asyncio.get_running_loop().time()
+        response = await api.post(
+            "/v1/clients",
+            content=body,
+            headers={"Idempotency-Key": "held", "Content-Type": "application/json"},
+        )
+        assert response.status_code == 409
+        assert response.json()["type"].endswith("idempotency-key-in-use")
+        assert asyncio.get_running_loop().time() - started >= 0.3
+
+
+class TestBodiesCompareAsJson:
+    async def test_the_same_json_with_keys_in_another_order_is_a_replay(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        headers = {"Idempotency-Key": "reordered", "Content-Type": "application/json"}
+        first = await api.post(
+            "/v1/clients", content='{"name": "Globex", "tier": "mid"}', headers=headers
+        )
+        second = await api.post(
+            "/v1/clients", content='{\n  "tier": "mid",\n  "name": "Globex"\n}', headers=headers
+        )
+        assert first.status_code == second.status_code == 201, second.text
+        assert second.headers["Idempotent-Replayed"] == "true"
+        assert second.json()["id"] == first.json()["id"]
+
+    async def test_different_json_under_the_key_is_still_422(self, api: httpx.AsyncClient) -> None:
+        headers = {"Idempotency-Key": "changed", "Content-Type": "application/json"}
+        await api.post("/v1/clients", content='{"name": "Globex", "tier": "mid"}', headers=headers)
+        other = await api.post(
+            "/v1/clients", content='{"tier": "smb", "name": "Globex"}', headers=headers
+        )
+        assert other.status_code == 422
+        assert other.json()["type"].endswith("idempotency-key-reused")

@@ -7,6 +7,7 @@ from app.domain.idempotency import (
     MAX_KEY_LENGTH,
     Decision,
     StoredAttempt,
+    canonical_body,
     decide,
     fingerprint,
     is_valid_key,
@@ -45,6 +46,50 @@ class TestFingerprint:
 
     def test_parts_cannot_be_shifted_into_one_another(self) -> None:
         assert fingerprint("POST", "/v1/a", "b", b"") != fingerprint("POST", "/v1/ab", "", b"")
+
+    def test_the_same_json_with_keys_in_another_order_and_other_spacing_is_the_same(
+        self,
+    ) -> None:
+        reordered = (
+            b'{\n  "tier": "mid",\n  "name": "Globex", "attributes": {"b": [1, 2], "a": null}}'
+        )
+        original = b'{"name":"Globex","attributes":{"a":null,"b":[1,2]},"tier":"mid"}'
+        assert fingerprint("POST", "/v1/clients", "", reordered) == fingerprint(
+            "POST", "/v1/clients", "", original
+        )
+
+    def test_a_different_array_order_is_a_different_request(self) -> None:
+        assert fingerprint("POST", "/v1/a", "", b"[1, 2]") != fingerprint(
+            "POST", "/v1/a", "", b"[2,1]"
+        )
+
+
+class TestCanonicalBody:
+    def test_keys_are_sorted_and_whitespace_dropped_at_every_level(self) -> None:
+        body = b'{ "b": {"y": 1, "x": [true, null]}, "a": "z" }'
+        assert canonical_body(body) == b'{"a":"z","b":{"x":[true,null],"y":1}}'
+
+    def test_numbers_stay_as_written(self) -> None:
+        assert canonical_body(b'{"value": 1.10}') == b'{"value":1.10}'
+        assert canonical_body(b'{"value": 1.10}') != canonical_body(b'{"value": 1.1}')
+        assert (
+            canonical_body(b"[1e400, 12345678901234567890.5]") == b"[1e400,12345678901234567890.5]"
+        )
+
+    def test_escaped_and_unescaped_strings_are_the_same_text(self) -> None:
+        assert canonical_body('{"n": "Café"}'.encode()) == canonical_body(b'{"n": "Caf\\u00e9"}')
+
+    def test_a_lone_surrogate_stays_escaped(self) -> None:
+        assert canonical_body(b'{"n": "\\ud800"}') == b'{"n":"\\ud800"}'
+
+    @pytest.mark.parametrize("body", [b"", b"name=Globex", b'{"name": ', b"\xff\xfe{}"])
+    def test_a_body_that_is_not_json_counts_byte_for_byte(self, body: bytes) -> None:
+        assert canonical_body(body) == body
+
+    def test_json_nested_too_deep_to_re_serialise_counts_byte_for_byte(self) -> None:
+        body = b"[ " * 100_000 + b"]" * 100_000
+        assert canonical_body(body) == body
+        assert canonical_body(b"[ " * 10 + b"]" * 10) == b"[" * 10 + b"]" * 10
 
 
 class TestDecide:
