@@ -2,10 +2,13 @@
 
 import asyncio
 import json
+import signal
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, TypeVar
 
 import typer
@@ -44,13 +47,31 @@ def serve(
     configure_logging(settings.log_level)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
-    uvicorn.run(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        proxy_headers=True,
-    )
+    with _exit_zero_after_stop_signal():
+        uvicorn.run(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_config=None,
+            proxy_headers=True,
+            lifespan="on",  # a failing startup stops the process instead of serving without jobs
+        )
+
+
+@contextmanager
+def _exit_zero_after_stop_signal() -> Iterator[None]:
+    """uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again under
+    the handlers it found: this one turns that into a clean exit (0), as the worker does."""
+
+    def exit_cleanly(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(0)
+
+    previous = {s: signal.signal(s, exit_cleanly) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 @cli.command()

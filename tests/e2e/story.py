@@ -1,0 +1,109 @@
+"""The user's scenario of issue 9, over real HTTP: a `mid` client whose last touchpoint is
+50 days old (the `mid` gone_quiet threshold is 45 days) and whose logins fell from 40 in the
+fortnight before to 6 in the last one (usage_drop: -85%, from a baseline of at least 20)."""
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from app.config import Settings
+from app.main import create_app
+
+SIGNALS = {"gone_quiet", "usage_drop"}
+CATCH_UP_SECONDS = 15.0
+"""From the events' commit to a stored score, open signals and succeeded jobs."""
+
+
+def going_quiet_events(external_id: str, now: datetime) -> list[dict[str, Any]]:
+    def event(kind: str, at: datetime, n: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "client_external_id": external_id,
+            "type": kind,
+            "occurred_at": at.isoformat(),
+            "source": "e2e",
+            "external_id": f"{external_id}-{kind}-{n}",
+            **extra,
+        }
+
+    touchpoint = event("touchpoint", now - timedelta(days=50), 0, properties={"channel": "call"})
+    before = [event("login", now - timedelta(days=15, hours=6 * i), i) for i in range(40)]
+    lately = [event("login", now - timedelta(days=1, hours=12 * i), 40 + i) for i in range(6)]
+    return [touchpoint, *before, *lately]
+
+
+def client_going_quiet(now: datetime) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """An external id, the client's body for PUT by-external-id, and the events batch."""
+    external_id = f"crm-{uuid.uuid4().hex[:8]}"
+    client = {
+        "name": f"Quiet {external_id}",
+        "tier": "mid",
+        "acquired_at": (now - timedelta(days=400)).isoformat(),
+    }
+    return external_id, client, {"events": going_quiet_events(external_id, now)}
+
+
+def create_client_going_quiet(api: httpx.Client) -> str:
+    """Creates the client and posts its events through the API; returns the client's id."""
+    external_id, body, events = client_going_quiet(datetime.now(UTC))
+    created = api.put(f"/v1/clients/by-external-id/{external_id}", json=body)
+    assert created.status_code == 201, created.text
+    posted = api.post("/v1/events", json=events)
+    assert posted.status_code == 200, posted.text
+    assert {item["status"] for item in posted.json()["results"]} == {"created"}, posted.text
+    client_id: str = created.json()["id"]
+    return client_id
+
+
+def background_state(api: httpx.Client, client_id: str) -> dict[str, Any]:
+    history = api.get(f"/v1/clients/{client_id}/health/history").json()["data"]
+    signals = api.get(f"/v1/clients/{client_id}/signals", params={"status": "open"}).json()
+    jobs = api.get("/v1/jobs", params={"limit": 100}).json()["data"]
+    return {
+        "scores": [(s["score"], s["band"]) for s in history],
+        "open_signals": sorted(s["kind"] for s in signals["data"]),
+        "jobs": sorted((j["kind"], j["status"], j["last_error"]) for j in jobs),
+    }
+
+
+def caught_up(state: dict[str, Any]) -> bool:
+    """A stored score, the story's signals open, and every job of the workspace succeeded."""
+    return (
+        bool(state["scores"])
+        and set(state["open_signals"]) >= SIGNALS
+        and bool(state["jobs"])
+        and all(status == "succeeded" for _, status, _ in state["jobs"])
+    )
+
+
+@asynccontextmanager
+async def api_without_background(database_url: str, key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The API's own code over the database while no Tenure process runs (no lifespan, so no
+    runner or relay): the outbox rows it writes wait, `pending`, for the next process."""
+    app = create_app(Settings(database_url=database_url, redis_url=None, embedded_runner=False))
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://tenure.test",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client:
+            yield client
+    finally:
+        await app.state.engine.dispose()
+
+
+async def create_client_going_quiet_offline(database_url: str, key: str) -> str:
+    """`create_client_going_quiet` while no process runs; asserts its jobs are left pending."""
+    external_id, body, events = client_going_quiet(datetime.now(UTC))
+    async with api_without_background(database_url, key) as offline:
+        created = await offline.put(f"/v1/clients/by-external-id/{external_id}", json=body)
+        assert created.status_code == 201, created.text
+        posted = await offline.post("/v1/events", json=events)
+        assert posted.status_code == 200, posted.text
+        jobs = (await offline.get("/v1/jobs", params={"status": "pending"})).json()["data"]
+    assert jobs, "nothing was left pending"
+    client_id: str = created.json()["id"]
+    return client_id
