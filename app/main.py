@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.api import docs
 from app.api.documented import reject_nul_characters, reject_unknown_query_parameters
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
@@ -62,12 +63,20 @@ def create_app(
                 await background.stop()
             await engine.dispose()
 
-    app = FastAPI(title="Tenure", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="Tenure",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by app.api.docs from the installed Swagger UI, not a CDN
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
 
     install_problem_handlers(app)
+    app.include_router(docs.router)
     app.include_router(system.router)
     for module in (
         workspace,
