@@ -1,8 +1,10 @@
-"""Client rules: tier and stage vocabulary, churn and reactivation, attribute limits."""
+"""Client rules: tier and stage vocabulary, acquisition, churn and reactivation, attribute
+limits."""
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -12,6 +14,51 @@ from app.errors import Conflict, InvalidInput
 class ClientStatus(StrEnum):
     ACTIVE = "active"
     CHURNED = "churned"
+
+
+class AcquiredAtSource(StrEnum):
+    """Why a client's `acquired_at` is what it is.
+
+    Only a `given` date is the caller's word: it stays put and refuses a churn dated before
+    it. The others are derived and move earlier as older history arrives, so a client created
+    today can take two years of imported history."""
+
+    GIVEN = "given"
+    """Sent by the caller (create, update, upsert, batch)."""
+    HISTORY = "history"
+    """The earliest fact its history shows, before its creation in Tenure."""
+    CREATED = "created"
+    """No history before its creation in Tenure: the moment it was created."""
+
+
+def history_start(
+    *,
+    first_contract_on: date | None = None,
+    first_activity_at: datetime | None = None,
+    churned_at: datetime | None = None,
+) -> datetime | None:
+    """The earliest moment a client's history shows: the start (midnight UTC) of its first
+    contract, whatever its status (a churned client's contracts are cancelled), its first
+    activity event, or its churn. Our own `email_sent` is not history: outreach reaches
+    prospects before they are clients, so it says nothing about when one was acquired."""
+    moments = [first_activity_at, churned_at]
+    if first_contract_on is not None:
+        moments.append(datetime.combine(first_contract_on, time(), tzinfo=UTC))
+    return earliest(moments)
+
+
+def earliest(moments: Iterable[datetime | None]) -> datetime | None:
+    return min((m for m in moments if m is not None), default=None)
+
+
+def derived_acquisition(
+    created_at: datetime, history: datetime | None
+) -> tuple[datetime, AcquiredAtSource]:
+    """A client never given an acquisition date was acquired at the earliest of its creation
+    and its history."""
+    if history is not None and history < created_at:
+        return history, AcquiredAtSource.HISTORY
+    return created_at, AcquiredAtSource.CREATED
 
 
 @dataclass(frozen=True)
@@ -66,7 +113,8 @@ def churn(
     reason: str,
     now: datetime,
 ) -> Churn:
-    """A client churns once, not before it was acquired and not in the future."""
+    """A client churns once, not in the future, and not before an acquisition date that was
+    given (`acquired_at`; None for a derived one, which the churn moves instead)."""
     if status is ClientStatus.CHURNED:
         raise Conflict("the client has already churned; reactivate it first")
     if occurred_at > now:

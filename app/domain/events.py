@@ -123,8 +123,10 @@ CUSTOM_TYPE = EventType(
     "A workspace's own event type; any finite value and free properties.",
 )
 
-ACTIVITY_TYPES = frozenset(CATALOGUE) - {"email_sent"}
-"""What counts as the client being active: everything but our own outreach."""
+NOT_HISTORY = ("email_sent",)
+ACTIVITY_TYPES = frozenset(CATALOGUE) - set(NOT_HISTORY)
+"""What counts as the client being active: everything but our own outreach. The same events
+show when a client was acquired (app.domain.clients.history_start)."""
 
 
 @dataclass(frozen=True)

@@ -57,17 +57,25 @@ class ClientFacts:
     last_activity_at: datetime | None
     last_touchpoint_at: datetime | None
     first_escalation_at: datetime | None
+    first_activity_at: datetime | None = None
+    """Moves a derived `acquired_at` earlier (see app.domain.clients.history_start)."""
 
 
 def client_facts(
     events: list[AcceptedEvent], acquired_at: dict[uuid.UUID, datetime | None]
 ) -> list[ClientFacts]:
+    """`acquired_at`: each client's given acquisition date, before which escalations do not
+    count; None for a derived one, which this batch's activity moves to or before its first
+    escalation, so then every escalation counts."""
     activity: dict[uuid.UUID, datetime] = {}
+    first_activity: dict[uuid.UUID, datetime] = {}
     touchpoint: dict[uuid.UUID, datetime] = {}
     escalation: dict[uuid.UUID, datetime] = {}
     for e in events:
         if e.type in ACTIVITY_TYPES or e.type.startswith(CUSTOM_PREFIX):
             activity[e.client_id] = max(activity.get(e.client_id, e.occurred_at), e.occurred_at)
+            earliest = first_activity.get(e.client_id, e.occurred_at)
+            first_activity[e.client_id] = min(earliest, e.occurred_at)
         if e.type == "touchpoint":
             touchpoint[e.client_id] = max(touchpoint.get(e.client_id, e.occurred_at), e.occurred_at)
         if e.type == "ticket_escalated":
@@ -76,7 +84,10 @@ def client_facts(
                 earliest = escalation.get(e.client_id, e.occurred_at)
                 escalation[e.client_id] = min(earliest, e.occurred_at)
     touched = sorted(set(activity) | set(touchpoint) | set(escalation))
-    return [ClientFacts(c, activity.get(c), touchpoint.get(c), escalation.get(c)) for c in touched]
+    return [
+        ClientFacts(c, activity.get(c), touchpoint.get(c), escalation.get(c), first_activity.get(c))
+        for c in touched
+    ]
 
 
 @dataclass(frozen=True)

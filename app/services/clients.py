@@ -159,11 +159,12 @@ async def churn_client(
     client = await load_client(session, principal, client_id)
     check_if_match(if_match, etag(client.id, client.version))
     outcome = rules.churn(
-        rules.ClientStatus(client.status), client.acquired_at, occurred_at or now, reason, now
+        rules.ClientStatus(client.status), _given(client), occurred_at or now, reason, now
     )
     client.status = rules.ClientStatus.CHURNED
     client.churned_at = outcome.churned_at
     client.churn_reason = outcome.reason
+    await _derive_acquisition(session, client)  # the churn is history too
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
     await session.flush()
     return await _view(session, principal, client, now)
@@ -182,6 +183,7 @@ async def reactivate_client(
     client.status = rules.ClientStatus.ACTIVE
     client.churned_at = None
     client.churn_reason = None
+    await _derive_acquisition(session, client)
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
     await session.flush()
     return await _view(session, principal, client, now)
@@ -230,14 +232,24 @@ async def _apply(
         merged = {k: v for k, v in merged.items() if v is not None}
         rules.check_attributes(merged, limits.max_attributes_bytes)
         client.attributes = merged
-    if creating and "acquired_at" not in data:
-        data["acquired_at"] = now
+    acquisition = data.pop("acquired_at", None) if "acquired_at" in data else _UNCHANGED
     for field, value in data.items():
         setattr(client, field, value)
-    if "acquired_at" in data and not creating:  # escalations count from acquisition on
-        client.first_escalation_at = await EventRepository(session).first_escalation_since(
-            client.id, client.acquired_at
-        )
+    if creating:  # the creation, not the flush, is when it was created: acquired_at matches
+        client.created_at = client.updated_at = now
+    if isinstance(acquisition, datetime):
+        client.acquired_at = acquisition
+        client.acquired_at_source = rules.AcquiredAtSource.GIVEN
+        if not creating:  # escalations count from acquisition on
+            client.first_escalation_at = await EventRepository(session).first_escalation_since(
+                client.id, client.acquired_at
+            )
+    elif creating:  # nothing can precede a new client yet: take history as it arrives
+        client.acquired_at = now
+        client.acquired_at_source = rules.AcquiredAtSource.CREATED
+    elif acquisition is None:  # null: forget the given date, derive it from the history
+        client.acquired_at_source = rules.AcquiredAtSource.CREATED
+        await _derive_acquisition(session, client)
     change = None
     if stage is not None:
         change = rules.stage_change(None if creating else client.lifecycle_stage, stage, now)
@@ -257,6 +269,55 @@ async def _apply(
                 changed_at=change.changed_at,
             )
         )
+
+
+_UNCHANGED = object()
+"""`acquired_at` was not sent."""
+
+
+def _given(client: Client) -> datetime | None:
+    """The acquisition date a caller gave, which refuses earlier facts; None when derived."""
+    given = client.acquired_at_source == rules.AcquiredAtSource.GIVEN
+    return client.acquired_at if given else None
+
+
+async def _acquisition(
+    session: AsyncSession, client: Client
+) -> tuple[datetime, rules.AcquiredAtSource, datetime | None] | None:
+    """A derived acquisition as the client's history shows it now, with the first escalation
+    counted from it; None for a given date or when nothing changes."""
+    if client.acquired_at_source == rules.AcquiredAtSource.GIVEN:
+        return None
+    events = EventRepository(session)
+    history = rules.history_start(
+        first_contract_on=await ClientRepository(session).first_contract_on(
+            client.workspace_id, client.id
+        ),
+        first_activity_at=await events.first_activity_at(client.id),
+        churned_at=client.churned_at,
+    )
+    at, source = rules.derived_acquisition(client.created_at, history)
+    if (at, source) == (client.acquired_at, client.acquired_at_source):
+        return None
+    return at, source, await events.first_escalation_since(client.id, at)
+
+
+async def _derive_acquisition(session: AsyncSession, client: Client) -> None:
+    """Within a user edit of the client (churn, reactivation, a reset acquired_at)."""
+    if derived := await _acquisition(session, client):
+        client.acquired_at, client.acquired_at_source, client.first_escalation_at = derived
+
+
+async def derive_acquisitions(
+    session: AsyncSession, workspace_id: uuid.UUID, client_ids: set[uuid.UUID]
+) -> None:
+    """After a change to their history that is not an edit of the clients (a contract), as a
+    derived fact: the clients' ETags do not move."""
+    repo = ClientRepository(session)
+    for client_id in sorted(client_ids):
+        client = await repo.get(workspace_id, client_id)
+        if client is not None and (derived := await _acquisition(session, client)):
+            await repo.set_acquisition(client.id, *derived)
 
 
 async def _view(

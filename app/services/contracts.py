@@ -13,7 +13,7 @@ from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, check_terms
 from app.errors import Conflict, InvalidInput, NotFound
-from app.services.clients import load_client
+from app.services.clients import derive_acquisitions, load_client
 from app.services.outbox import announce_changed_clients
 
 
@@ -23,6 +23,7 @@ async def create_contract(
     contract = Contract(id=uuid.uuid4(), workspace_id=principal.workspace_id, **data)
     await _check(session, principal, contract)
     await ContractRepository(session).add(contract)
+    await derive_acquisitions(session, principal.workspace_id, {contract.client_id})
     await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
     await session.flush()
     return contract
@@ -66,6 +67,8 @@ async def update_contract(
         setattr(contract, field, value)
     await _check(session, principal, contract)
     clients.add(contract.client_id)
+    await session.flush()
+    await derive_acquisitions(session, principal.workspace_id, clients)
     await announce_changed_clients(session, principal.workspace_id, clients, now)
     await session.flush()
     return contract
@@ -81,6 +84,7 @@ async def delete_contract(
     contract = await get_contract(session, principal, contract_id)
     check_if_match(if_match, etag(contract.id, contract.version))
     await ContractRepository(session).delete(contract)
+    await derive_acquisitions(session, principal.workspace_id, {contract.client_id})
     await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
     await session.flush()
 

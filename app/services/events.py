@@ -14,6 +14,7 @@ from app.db.repositories.events import EventFilters, EventRepository, KnownClien
 from app.db.repositories.paging import Page
 from app.domain import ingestion
 from app.domain.api_keys import Principal
+from app.domain.clients import AcquiredAtSource
 from app.domain.events import Problem, validate_event
 from app.domain.ingestion import AcceptedEvent
 from app.services.clients import load_client
@@ -135,7 +136,10 @@ async def ingest(
     already_stored = [e for e in keyed if e.id not in claimed]
     new = [e for e in batch.unique if e.external_id is None or e.id in claimed]
     await events.insert_events(workspace_id, new, now)
-    acquired = {c.id: c.acquired_at for c in clients.by_id.values()}
+    acquired = {  # escalations count from a given acquisition date; a derived one moves
+        c.id: c.acquired_at if c.acquired_at_source == AcquiredAtSource.GIVEN else None
+        for c in clients.by_id.values()
+    }
     await events.apply_client_facts(ingestion.client_facts(new, acquired))
     await events.record_tickets(workspace_id, ingestion.ticket_moments(new))
     await announce_changed_clients(session, workspace_id, {e.client_id for e in new}, now)

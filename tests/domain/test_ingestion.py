@@ -168,9 +168,14 @@ class TestClientFacts:
         ]
         facts = client_facts(items, {ACME: None, GLOBEX: None})
         assert facts == [
-            ClientFacts(ACME, at(2), at(2), None),
-            ClientFacts(GLOBEX, at(3), None, None),
+            ClientFacts(ACME, at(2), at(2), None, first_activity_at=at(2)),
+            ClientFacts(GLOBEX, at(3), None, None, first_activity_at=at(1)),
         ]
+
+    def test_first_activity_is_the_earliest_event_but_our_own_outreach(self) -> None:
+        items = [event(0, hours=5), event(1, "email_sent", hours=-9), event(2, "nps", hours=-2)]
+        (facts,) = client_facts(items, {ACME: None})
+        assert facts.first_activity_at == at(-2)
 
     def test_the_batch_order_does_not_matter(self) -> None:
         items = [

@@ -25,7 +25,7 @@ from app.api.rest.schemas.clients import (
     StageChangeRead,
 )
 from app.db.repositories.clients import ClientFilters
-from app.domain.clients import ClientStatus
+from app.domain.clients import AcquiredAtSource, ClientStatus
 from app.services import clients as service
 from app.services.clients import ClientLimits, ClientView
 
@@ -53,6 +53,7 @@ def to_read(view: ClientView) -> ClientRead:
         stage_changed_at=c.stage_changed_at,
         status=c.status,
         acquired_at=c.acquired_at,
+        acquired_at_source=AcquiredAtSource(c.acquired_at_source),
         churned_at=c.churned_at,
         churn_reason=c.churn_reason,
         attributes=c.attributes,

@@ -32,6 +32,11 @@ class Client(Timestamped, Base):
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
     acquired_at: Mapped[datetime | None]
+    # `given`, `history` or `created` (app.domain.clients.AcquiredAtSource): only a given date
+    # is the caller's; the others move earlier as older history arrives.
+    acquired_at_source: Mapped[str] = mapped_column(
+        sa.String(16), default="created", server_default="created"
+    )
     churned_at: Mapped[datetime | None]
     churn_reason: Mapped[str | None] = mapped_column(sa.String(1000))
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONDocument, default=dict)

@@ -1,10 +1,11 @@
 import uuid
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Client, ClientStageChange
+from app.db.models import Client, ClientStageChange, Contract
 from app.db.repositories.paging import Page, paginate, sort_keys
 
 CLIENT_SORTS = sort_keys(
@@ -73,6 +74,34 @@ class ClientRepository:
             key=CLIENT_SORTS[sort],
             cursor=cursor,
             limit=limit,
+        )
+
+    async def first_contract_on(self, workspace_id: uuid.UUID, client_id: uuid.UUID) -> date | None:
+        stmt = sa.select(sa.func.min(Contract.starts_on)).where(
+            Contract.workspace_id == workspace_id, Contract.client_id == client_id
+        )
+        day: date | None = await self.session.scalar(stmt)
+        return day
+
+    async def set_acquisition(
+        self,
+        client_id: uuid.UUID,
+        acquired_at: datetime,
+        source: str,
+        first_escalation_at: datetime | None,
+    ) -> None:
+        """A derived fact, not a user edit: neither `updated_at` nor the version moves. The
+        client, when loaded in this session, is updated too."""
+        await self.session.execute(
+            sa.update(Client)
+            .where(Client.id == client_id)
+            .values(
+                acquired_at=acquired_at,
+                acquired_at_source=source,
+                first_escalation_at=first_escalation_at,
+                updated_at=Client.updated_at,
+            )
+            .execution_options(synchronize_session="evaluate")
         )
 
     async def delete(self, client: Client) -> None:

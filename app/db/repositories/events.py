@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Client, ClientStageChange, Contact, Event, EventKey, Ticket
 from app.db.repositories.paging import Page, paginate, sort_keys
+from app.domain.clients import AcquiredAtSource
+from app.domain.events import NOT_HISTORY
 from app.domain.ingestion import AcceptedEvent, ClientFacts, TicketMoment
 
 T = TypeVar("T")
@@ -67,6 +69,10 @@ class KnownClient:
     id: uuid.UUID
     external_id: str | None
     acquired_at: datetime | None
+    acquired_at_source: str
+
+
+KNOWN_CLIENT = (Client.id, Client.external_id, Client.acquired_at, Client.acquired_at_source)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,7 @@ class EventRepository:
     ) -> dict[uuid.UUID, KnownClient]:
         if not ids:
             return {}
-        stmt = sa.select(Client.id, Client.external_id, Client.acquired_at).where(
+        stmt = sa.select(*KNOWN_CLIENT).where(
             Client.workspace_id == workspace_id, Client.id.in_(set(ids))
         )
         return {r.id: KnownClient(*r) for r in (await self.session.execute(stmt)).all()}
@@ -101,7 +107,7 @@ class EventRepository:
     ) -> dict[str, KnownClient]:
         if not external_ids:
             return {}
-        stmt = sa.select(Client.id, Client.external_id, Client.acquired_at).where(
+        stmt = sa.select(*KNOWN_CLIENT).where(
             Client.workspace_id == workspace_id, Client.external_id.in_(set(external_ids))
         )
         return {r.external_id: KnownClient(*r) for r in (await self.session.execute(stmt)).all()}
@@ -119,6 +125,8 @@ class EventRepository:
                 "lifecycle_stage": stage,
                 "stage_changed_at": now,
                 "status": "active",
+                "acquired_at": now,
+                "acquired_at_source": AcquiredAtSource.CREATED.value,
                 "attributes": {},
                 "open_tickets": 0,
                 "version": 1,
@@ -281,6 +289,7 @@ class EventRepository:
                     "fact_activity_at": f.last_activity_at,
                     "fact_touchpoint_at": f.last_touchpoint_at,
                     "fact_escalation_at": f.first_escalation_at,
+                    "fact_first_activity_at": f.first_activity_at,
                 }
                 for f in facts
             ],
@@ -355,6 +364,15 @@ class EventRepository:
             .execution_options(synchronize_session=False)
         )
 
+    async def first_activity_at(self, client_id: uuid.UUID) -> datetime | None:
+        """The client's first event but our own outreach (the (client, occurred_at) index
+        serves it: the scan stops at the first match)."""
+        stmt = sa.select(sa.func.min(Event.occurred_at)).where(
+            Event.client_id == client_id, Event.type.not_in(NOT_HISTORY)
+        )
+        moment: datetime | None = await self.session.scalar(stmt)
+        return moment
+
     async def first_escalation_since(
         self, client_id: uuid.UUID, since: datetime | None
     ) -> datetime | None:
@@ -421,6 +439,7 @@ def _moment(name: str) -> Any:
 # On the Core table, so a list of parameters runs as executemany rather than the ORM's bulk
 # update by primary key; `updated_at` is kept, since derived facts are not a user edit.
 _CLIENTS = Client.metadata.tables[Client.__tablename__]
+_GIVEN = _CLIENTS.c.acquired_at_source == AcquiredAtSource.GIVEN.value
 MOVE_CLIENT_FACTS = (
     sa.update(_CLIENTS)
     .where(_CLIENTS.c.id == sa.bindparam("fact_client_id", type_=_CLIENTS.c.id.type))
@@ -429,6 +448,25 @@ MOVE_CLIENT_FACTS = (
         last_touchpoint_at=_later_of(_CLIENTS.c.last_touchpoint_at, _moment("fact_touchpoint_at")),
         first_escalation_at=_earlier_of(
             _CLIENTS.c.first_escalation_at, _moment("fact_escalation_at")
+        ),
+        # Older history moves an acquisition date that nobody gave (app.domain.clients).
+        acquired_at=sa.case(
+            (_GIVEN, _CLIENTS.c.acquired_at),
+            else_=_earlier_of(_CLIENTS.c.acquired_at, _moment("fact_first_activity_at")),
+        ),
+        acquired_at_source=sa.case(
+            (
+                sa.and_(
+                    ~_GIVEN,
+                    _moment("fact_first_activity_at").is_not(None),
+                    sa.or_(
+                        _CLIENTS.c.acquired_at.is_(None),
+                        _moment("fact_first_activity_at") < _CLIENTS.c.acquired_at,
+                    ),
+                ),
+                AcquiredAtSource.HISTORY.value,
+            ),
+            else_=_CLIENTS.c.acquired_at_source,
         ),
         updated_at=_CLIENTS.c.updated_at,
     )

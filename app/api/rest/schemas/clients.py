@@ -18,6 +18,7 @@ from app.api.rest.schemas.common import (
     format_amount,
     optional,
 )
+from app.domain.clients import AcquiredAtSource
 
 Domain = Annotated[
     str,
@@ -36,6 +37,10 @@ Total = Annotated[
     PlainSerializer(format_amount, return_type=str, when_used="json"),
     WithJsonSchema(AMOUNT_SCHEMA),
 ]
+ACQUIRED_AT_EDIT_DOC = (
+    "A date makes it the caller's word (`acquired_at_source: given`); null forgets it and "
+    "derives it from the history again."
+)
 ATTRIBUTES_DOC = (
     "A free JSON object. On PATCH and PUT it is merged key by key; a key set to null is removed."
 )
@@ -60,7 +65,12 @@ class ClientCreate(InputModel):
     lifecycle_stage: Word | None = Field(
         default=None, description="One of the workspace's stages; defaults to the first."
     )
-    acquired_at: IsoDateTime = optional("Defaults to now.")
+    acquired_at: IsoDateTime = optional(
+        "When the client was acquired, as the caller's word: it then refuses a churn dated "
+        "before it. Leave it out to have it derived: the earliest of the creation and the "
+        "client's history (first contract start, first event but our own `email_sent`, churn), "
+        "moving earlier as older history arrives."
+    )
     attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_DOC)
 
 
@@ -73,7 +83,7 @@ class ClientUpdate(InputModel):
     owner_id: uuid.UUID | None = optional()
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
-    acquired_at: IsoDateTime = optional()
+    acquired_at: IsoDateTime | None = optional(ACQUIRED_AT_EDIT_DOC)
     attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
 
 
@@ -87,7 +97,7 @@ class ClientUpsert(InputModel):
     owner_id: uuid.UUID | None = optional()
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
-    acquired_at: IsoDateTime = optional()
+    acquired_at: IsoDateTime | None = optional(ACQUIRED_AT_EDIT_DOC)
     attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
 
 
@@ -95,7 +105,11 @@ class ClientChurn(InputModel):
     model_config = example(reason="budget cut", occurred_at=EXAMPLE_TIME)
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    occurred_at: IsoDateTime | None = Field(default=None, description="Defaults to now.")
+    occurred_at: IsoDateTime | None = Field(
+        default=None,
+        description="When the client churned (the date backtests label by); defaults to now. "
+        "Not in the future, and not before a given `acquired_at`; a derived one moves back to it.",
+    )
 
 
 class ClientRead(BaseModel):
@@ -110,6 +124,7 @@ class ClientRead(BaseModel):
         stage_changed_at=EXAMPLE_TIME,
         status="active",
         acquired_at=EXAMPLE_TIME,
+        acquired_at_source="given",
         churned_at=None,
         churn_reason=None,
         attributes={"plan": "scale"},
@@ -133,6 +148,13 @@ class ClientRead(BaseModel):
     stage_changed_at: datetime
     status: str = Field(description="`active` or `churned`.")
     acquired_at: datetime | None
+    acquired_at_source: AcquiredAtSource = Field(
+        description="Why `acquired_at` is what it is: `given` by a caller (it refuses a churn "
+        "dated before it); `history`, the earliest fact the client's history shows, before its "
+        "creation (first contract start, first event but our own `email_sent`, churn); "
+        "`created`, no earlier history, so the moment it was created. Only `given` stays put: "
+        "the others move earlier as older history arrives."
+    )
     churned_at: datetime | None
     churn_reason: str | None
     attributes: dict[str, Any]
