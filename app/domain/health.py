@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
 from itertools import pairwise
 
 from app.domain.scorecards import (
@@ -30,6 +31,20 @@ from app.domain.scorecards import (
 )
 
 MIN_TREND_BASELINE = 10.0
+
+
+class Knowledge(StrEnum):
+    """What a score as of a past moment may know.
+
+    `recorded` is the audit view: only events recorded by then, so the score is what Tenure
+    could have shown at that moment. `occurred` is the analyst's view: every event stored now
+    that had occurred by then, so history imported later counts at the moments it describes.
+    Now, both are the same."""
+
+    RECORDED = "recorded"
+    OCCURRED = "occurred"
+
+
 """Below this previous-period volume a change in percent is noise, so the trend is missing."""
 
 RawValue = float | Decimal | str | None

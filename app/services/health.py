@@ -27,6 +27,7 @@ from app.db.repositories.workspaces import WorkspaceRepository
 from app.domain.api_keys import Principal
 from app.domain.health import (
     HealthScore,
+    Knowledge,
     RawValue,
     StoredScore,
     measures_document,
@@ -116,6 +117,11 @@ async def score_clients(
         health = score(m.scorecard.card, m.raw, before.contributions if before else None)
         scored.append(Scored(m.client_id, m.scorecard, health))
     return scored
+
+
+def as_of_view(at: datetime, knowledge: Knowledge) -> AsOf:
+    """The events a score as of `at` counts: those recorded by then, or all that occurred."""
+    return AsOf(at, known_by=at if knowledge is Knowledge.RECORDED else None)
 
 
 def stored_score(row: HealthSnapshot | Any) -> StoredScore:
@@ -322,6 +328,7 @@ class HealthView:
     computed_at: datetime
     health: HealthScore
     override: HealthOverride | None
+    knowledge: Knowledge
 
 
 async def get_health(
@@ -330,9 +337,11 @@ async def get_health(
     client_id: uuid.UUID,
     as_of: datetime | None,
     now: datetime,
+    knowledge: Knowledge = Knowledge.RECORDED,
 ) -> HealthView:
-    """Computed now, or as of a past moment from the events recorded by then; deltas are
-    against the snapshot stored before that moment."""
+    """Computed now, or as of a past moment from the events recorded by then (or, with
+    `occurred`, every event that had occurred by then); deltas are against the snapshot
+    stored before that moment."""
     workspace_id = principal.workspace_id
     client = await load_client(session, principal, client_id)
     at = as_of or now
@@ -352,10 +361,10 @@ async def get_health(
         card = await in_force_at(session, workspace_id, card, at)
     ref = ClientRef(client.id, client.tier)
     (result,) = await score_clients(
-        session, workspace_id, [ref], cards, AsOf(at, known_by=at), previous, only=card
+        session, workspace_id, [ref], cards, as_of_view(at, knowledge), previous, only=card
     )
     override = await HealthOverrideRepository(session).active(workspace_id, client.id, at)
-    return HealthView(client.id, result.scorecard, at, result.health, override)
+    return HealthView(client.id, result.scorecard, at, result.health, override, knowledge)
 
 
 async def history(
@@ -408,9 +417,10 @@ async def portfolio(
     cursor: str | None,
     limit: int,
     now: datetime,
+    knowledge: Knowledge = Knowledge.RECORDED,
 ) -> Page[PortfolioItem]:
     """Stored scores, sorted and filtered in SQL; or, with `as_of`, the page's clients (in
-    creation order) scored set-based as of then."""
+    creation order) scored set-based as of then, in the `knowledge` view."""
     if as_of is None:
         if sort == "created_at":
             raise InvalidInput(
@@ -450,7 +460,7 @@ async def portfolio(
     scored = {
         s.client_id: s
         for s in await score_clients(
-            session, principal.workspace_id, refs, cards, AsOf(as_of, known_by=as_of)
+            session, principal.workspace_id, refs, cards, as_of_view(as_of, knowledge)
         )
     }
     items = [

@@ -2,9 +2,12 @@
 
 Preview and backtest store nothing. Backfill writes `source=backfill` snapshots for past
 moments with the current version, by the same rule as live evaluation; a re-run over the same
-range replaces its own rows. The past is read from every event stored now that occurred by
-then (backfill exists to give a new scorecard a history, so later-recorded events count);
-client fields (tier, attributes) are today's, and MRR comes from the contracts live that day.
+range replaces its own rows. By default the past is read in the `occurred` view, from every
+event stored now that occurred by then (backfill exists to give a new scorecard a history and
+a backtest to judge it, so imported and late-recorded events count); `recorded` reads only
+what was recorded by each moment, of the clients Tenure knew then. Client fields (tier,
+attributes) are today's in both, and MRR comes from the contracts live that day. Clients
+count from their acquisition to their churn, by the dates these happened.
 """
 
 import uuid
@@ -20,10 +23,16 @@ from app.db.repositories.health import ClientRef, HealthRepository
 from app.db.repositories.health_aggregates import AsOf
 from app.domain import backtest as rules
 from app.domain.api_keys import Principal
-from app.domain.health import StoredScore, should_store
+from app.domain.health import Knowledge, StoredScore, should_store
 from app.domain.scorecard_documents import to_document
 from app.errors import InvalidInput, NotFound
-from app.services.health import BATCH_SIZE, score_clients, snapshot_row, stored_score
+from app.services.health import (
+    BATCH_SIZE,
+    as_of_view,
+    score_clients,
+    snapshot_row,
+    stored_score,
+)
 from app.services.scorecards import Assignment, LiveScorecard, assignment, check_definition
 
 MAX_LISTED_CHANGES = 100
@@ -57,6 +66,7 @@ class Backfill:
     clients: int
     evaluated: int
     written: int
+    knowledge: Knowledge
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,7 @@ class Backtest:
     churned: int
     bands: list[rules.BandOutcome]
     auc: float | None
+    knowledge: Knowledge
 
 
 async def _target(
@@ -84,6 +95,14 @@ async def _target(
         refs += [r for r in batch if (c := cards.for_tier(r.tier)) and c.id == card.id]
         after = batch[-1].id
     return cards, card, refs
+
+
+def _existing(ref: ClientRef, at: datetime, knowledge: Knowledge) -> bool:
+    """A client by then: acquired, and in the `recorded` view also known to Tenure."""
+    if ref.acquired_at is not None and ref.acquired_at > at:
+        return False
+    created = ref.created_at
+    return knowledge is Knowledge.OCCURRED or created is None or created <= at
 
 
 def _batches(refs: list[ClientRef]) -> Iterable[list[ClientRef]]:
@@ -136,6 +155,7 @@ async def backfill(
     end: datetime,
     step_days: int,
     now: datetime,
+    knowledge: Knowledge = Knowledge.OCCURRED,
 ) -> Backfill:
     workspace_id = principal.workspace_id
     if start > end:
@@ -165,9 +185,10 @@ async def backfill(
         previous: dict[uuid.UUID, StoredScore] = {c: stored_score(r) for c, r in before.items()}
         rows = []
         for at in moments:
-            existing = [r for r in batch if r.acquired_at is None or r.acquired_at <= at]
+            existing = [r for r in batch if _existing(r, at, knowledge)]
+            as_of = as_of_view(at, knowledge)
             scored = await score_clients(
-                session, workspace_id, existing, cards, AsOf(at), previous, only=card
+                session, workspace_id, existing, cards, as_of, previous, only=card
             )
             evaluated += len(scored)
             for s in scored:
@@ -190,7 +211,7 @@ async def backfill(
         written += len(rows)
     await repo.relabel_latest(workspace_id)
     await session.flush()
-    return Backfill(len(moments), len(refs), evaluated, written)
+    return Backfill(len(moments), len(refs), evaluated, written, knowledge)
 
 
 async def backtest(
@@ -200,8 +221,10 @@ async def backtest(
     at: datetime | None,
     horizon_days: int,
     now: datetime,
+    knowledge: Knowledge = Knowledge.OCCURRED,
 ) -> Backtest:
-    """Scores as of `at` against who churned within the following `horizon_days`."""
+    """Scores as of `at` against who churned (by the churn's own date) within the following
+    `horizon_days`."""
     workspace_id = principal.workspace_id
     horizon = timedelta(days=horizon_days)
     at = at or now - horizon
@@ -211,13 +234,13 @@ async def backtest(
     alive = [
         r
         for r in refs
-        if (r.acquired_at is None or r.acquired_at <= at)
-        and (r.churned_at is None or r.churned_at > at)
+        if _existing(r, at, knowledge) and (r.churned_at is None or r.churned_at > at)
     ]
+    as_of = as_of_view(at, knowledge)
     churned_at = {r.id: r.churned_at for r in alive}
     outcomes = []
     for batch in _batches(alive):
-        for s in await score_clients(session, workspace_id, batch, cards, AsOf(at), only=card):
+        for s in await score_clients(session, workspace_id, batch, cards, as_of, only=card):
             if s.health.score is None:
                 continue
             ended = churned_at[s.client_id]
@@ -233,6 +256,7 @@ async def backtest(
         churned=sum(1 for o in outcomes if o.churned),
         bands=rules.by_band(outcomes, [b.name for b in card.card.bands]),
         auc=rules.roc_auc(outcomes),
+        knowledge=knowledge,
     )
 
 

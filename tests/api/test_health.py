@@ -400,6 +400,7 @@ class TestBackfill:
             "clients": 2,
             "evaluated": 12,
             "written": sum(map(len, live.values())),
+            "knowledge": "occurred",
         }
         for c in clients:
             history = (await api.get(f"/v1/clients/{c}/health/history")).json()["data"]

@@ -15,6 +15,7 @@ from app.api.deps import (
 from app.api.rest.responses import set_location
 from app.api.rest.schemas.common import IsoDateTime
 from app.api.rest.schemas.health import (
+    KNOWLEDGE_DOC,
     ClientHealthRead,
     ComputedScore,
     HealthHistoryPage,
@@ -29,7 +30,7 @@ from app.api.rest.schemas.health import (
 )
 from app.db.models import HealthOverride, HealthSnapshot
 from app.db.repositories.health import PortfolioFilters
-from app.domain.health import measures_document
+from app.domain.health import Knowledge, measures_document
 from app.services import health as service
 from app.services import health_overrides
 
@@ -37,7 +38,14 @@ router = APIRouter(tags=["health"])
 PortfolioSort = Literal["score", "-score", "change", "-change", "created_at"]
 AsOf = Annotated[
     IsoDateTime | None,
-    Query(description="Score from the events that had occurred and been recorded by then."),
+    Query(
+        description="Score as of this past moment, from the events that had occurred by then "
+        "and, by default, been recorded by then (see `knowledge`)."
+    ),
+]
+KnowledgeParam = Annotated[
+    Knowledge,
+    Query(description=f"Which events a score as of a past moment counts. {KNOWLEDGE_DOC}"),
 ]
 
 
@@ -69,8 +77,9 @@ async def get_client_health(
     principal: ReadPrincipal,
     now: NowDep,
     as_of: AsOf = None,
+    knowledge: KnowledgeParam = Knowledge.RECORDED,
 ) -> ClientHealthRead:
-    view = await service.get_health(session, principal, client_id, as_of, now)
+    view = await service.get_health(session, principal, client_id, as_of, now, knowledge)
     health, override = view.health, view.override
     return ClientHealthRead(
         client_id=view.client_id,
@@ -81,6 +90,7 @@ async def get_client_health(
         groups=health.groups,
         scorecard=ScorecardRef(id=view.scorecard.id, version=view.scorecard.version),
         computed_at=view.computed_at,
+        knowledge=view.knowledge,
         explanation=[MeasureExplanation.model_validate(m) for m in measures_document(health)],
     )
 
@@ -181,6 +191,7 @@ async def list_health(
         int, Query(ge=1, le=365, description="The period `change` looks back over.")
     ] = 30,
     as_of: AsOf = None,
+    knowledge: KnowledgeParam = Knowledge.RECORDED,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> PortfolioPage:
@@ -194,6 +205,7 @@ async def list_health(
         cursor=cursor,
         limit=limit,
         now=now,
+        knowledge=knowledge,
     )
     return PortfolioPage(
         data=[

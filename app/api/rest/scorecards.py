@@ -15,6 +15,7 @@ from app.api.deps import (
 )
 from app.api.rest.responses import set_etag, set_location
 from app.api.rest.schemas.common import IsoDateTime
+from app.api.rest.schemas.health import KNOWLEDGE_DOC
 from app.api.rest.schemas.scorecards import (
     BackfillRead,
     BackfillRequest,
@@ -28,6 +29,7 @@ from app.api.rest.schemas.scorecards import (
     ScorecardUpdate,
     ScorecardVersionRead,
 )
+from app.domain.health import Knowledge
 from app.services import scorecard_analysis as analysis
 from app.services import scorecards as service
 from app.services.scorecards import ScorecardView
@@ -201,6 +203,7 @@ async def backfill_scorecard(
         body.to,
         body.step_days,
         now,
+        body.knowledge,
     )
     return BackfillRead.model_validate(result, from_attributes=True)
 
@@ -219,8 +222,18 @@ async def backtest_scorecard(
         IsoDateTime | None, Query(description="Scored as of then; defaults to now - horizon.")
     ] = None,
     horizon_days: Annotated[int, Query(ge=1, le=730)] = 90,
+    knowledge: Annotated[
+        Knowledge,
+        Query(
+            description="Which events the scores at `at` count; defaults to `occurred`, so a "
+            f"backtest on imported history sees it. {KNOWLEDGE_DOC} In the `recorded` view "
+            "only clients created by `at` are scored."
+        ),
+    ] = Knowledge.OCCURRED,
 ) -> BacktestRead:
-    result = await analysis.backtest(session, principal, scorecard_id, at, horizon_days, now)
+    result = await analysis.backtest(
+        session, principal, scorecard_id, at, horizon_days, now, knowledge
+    )
     return BacktestRead(
         at=result.at,
         horizon_days=result.horizon_days,
@@ -233,4 +246,5 @@ async def backtest_scorecard(
             for b in result.bands
         ],
         auc=result.auc,
+        knowledge=result.knowledge,
     )

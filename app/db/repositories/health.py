@@ -31,6 +31,7 @@ class ClientRef:
     tier: str | None
     acquired_at: datetime | None = None
     churned_at: datetime | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,9 @@ class HealthRepository:
         existing_at: datetime | None = None,
     ) -> list[ClientRef]:
         """The next clients in id order; `existing_at` leaves out those acquired later."""
-        stmt = sa.select(Client.id, Client.tier, Client.acquired_at, Client.churned_at).where(
-            Client.workspace_id == workspace_id
-        )
+        stmt = sa.select(
+            Client.id, Client.tier, Client.acquired_at, Client.churned_at, Client.created_at
+        ).where(Client.workspace_id == workspace_id)
         if after is not None:
             stmt = stmt.where(Client.id > after)
         if existing_at is not None:

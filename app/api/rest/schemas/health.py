@@ -12,6 +12,7 @@ from app.api.rest.schemas.common import (
     Paginated,
     example,
 )
+from app.domain.health import Knowledge
 
 EXAMPLE_EXPLANATION = [
     {
@@ -28,6 +29,13 @@ EXAMPLE_EXPLANATION = [
     }
 ]
 EXAMPLE_SCORECARD = {"id": EXAMPLE_ID, "version": 1}
+KNOWLEDGE_DOC = (
+    "`recorded` (the audit view): only the events recorded by then, what Tenure could have "
+    "shown at that moment. `occurred` (the analyst's view): every event stored now that had "
+    "occurred by then, so history imported later counts at the moments it describes. Client "
+    "fields are today's and MRR comes from the contracts live that day, in both views; "
+    "without `as_of` (now) both views are the same."
+)
 EXAMPLE_GROUPS = {"engagement": 61.2, "fit": 80.0}
 
 
@@ -90,6 +98,7 @@ class ClientHealthRead(BaseModel):
         groups=EXAMPLE_GROUPS,
         scorecard=EXAMPLE_SCORECARD,
         computed_at=EXAMPLE_TIME,
+        knowledge="recorded",
         explanation=EXAMPLE_EXPLANATION,
     )
 
@@ -101,6 +110,7 @@ class ClientHealthRead(BaseModel):
     groups: dict[str, float | None]
     scorecard: ScorecardRef
     computed_at: datetime = Field(description="The moment scored: now, or `as_of`.")
+    knowledge: Knowledge = Field(description=f"The view the score was read in. {KNOWLEDGE_DOC}")
     explanation: list[MeasureExplanation]
 
 

@@ -14,6 +14,8 @@ from app.api.rest.schemas.common import (
     example,
     optional,
 )
+from app.api.rest.schemas.health import KNOWLEDGE_DOC
+from app.domain.health import Knowledge
 from app.domain.scorecard_documents import to_document
 from app.domain.scorecards import DEFAULT_SCORECARD, MeasureKind
 
@@ -206,10 +208,16 @@ class BackfillRequest(InputModel):
     from_: IsoDateTime = Field(alias="from")
     to: IsoDateTime
     step_days: Days = Field(default=1, ge=1, le=365)
+    knowledge: Knowledge = Field(
+        default=Knowledge.OCCURRED,
+        description="Which events each moment counts; defaults to `occurred`, so imported "
+        f"history gives the scorecard its past. {KNOWLEDGE_DOC} In the `recorded` view only "
+        "clients created by each moment are scored.",
+    )
 
 
 class BackfillRead(BaseModel):
-    model_config = example(steps=14, clients=120, evaluated=1680, written=211)
+    model_config = example(steps=14, clients=120, evaluated=1680, written=211, knowledge="occurred")
 
     steps: int = Field(description="Moments scored: from, from + step, ... up to to.")
     clients: int
@@ -217,6 +225,7 @@ class BackfillRead(BaseModel):
     written: int = Field(
         description="Snapshots stored (moves of at least min_delta, band changes)."
     )
+    knowledge: Knowledge = Field(description="The view the moments were scored in.")
 
 
 class BandOutcomeRead(BaseModel):
@@ -234,13 +243,21 @@ class BacktestRead(BaseModel):
         churned=9,
         bands=[{"band": "at_risk", "clients": 20, "churned": 6, "churn_rate": 0.3}],
         auc=0.81,
+        knowledge="occurred",
     )
 
     at: datetime
     horizon_days: int
-    clients: int = Field(description="Clients scored: acquired by `at` and not churned then.")
-    churned: int = Field(description="Of those, churned within the horizon.")
+    clients: int = Field(
+        description="Clients scored: acquired by `at` and not churned then (in the `recorded` "
+        "view also created by then)."
+    )
+    churned: int = Field(
+        description="Of those, churned within the horizon, by the churn's own date "
+        "(`occurred_at` of the churn)."
+    )
     bands: list[BandOutcomeRead]
     auc: float | None = Field(
         description="ROC AUC of the score against retained (higher) and churned; null without both."
     )
+    knowledge: Knowledge = Field(description="The view the scores at `at` were read in.")
