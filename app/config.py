@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     max_event_batch_bytes: int = Field(
         default=33_554_432, ge=1024, description="Body cap of POST /v1/events (5,000 events)."
     )
+    max_client_batch_bytes: int = Field(
+        default=33_554_432,
+        ge=1024,
+        description="Body cap of POST /v1/clients/batch (5,000 clients).",
+    )
     max_attributes_bytes: int = Field(default=16_384, ge=256, description="Client attributes cap.")
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     auto_migrate: bool = Field(default=True, description="Migrate the database on `serve`.")

@@ -103,7 +103,10 @@ def create_app(
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        per_path={"/v1/events": settings.max_event_batch_bytes},
+        per_path={
+            "/v1/events": settings.max_event_batch_bytes,
+            "/v1/clients/batch": settings.max_client_batch_bytes,
+        },
     )
     app.add_middleware(RequestContextMiddleware)
 

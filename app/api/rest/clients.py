@@ -1,7 +1,9 @@
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi.responses import JSONResponse
+from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import (
     DEFAULT_PAGE_LIMIT,
@@ -14,7 +16,15 @@ from app.api.deps import (
     SettingsDep,
     WritePrincipal,
 )
+from app.api.problems import field_problems
 from app.api.rest.responses import set_etag, set_location
+from app.api.rest.schemas.client_batch import (
+    MAX_CLIENT_BATCH,
+    ClientBatch,
+    ClientBatchItem,
+    ClientBatchProblem,
+    ClientBatchResult,
+)
 from app.api.rest.schemas.clients import (
     ClientChurn,
     ClientCreate,
@@ -25,8 +35,12 @@ from app.api.rest.schemas.clients import (
     StageChangeRead,
 )
 from app.db.repositories.clients import ClientFilters
+from app.domain.client_batch import ClientItem, Rejected
 from app.domain.clients import AcquiredAtSource, ClientStatus
+from app.errors import InvalidInput, PayloadTooLarge
+from app.services import client_batch
 from app.services import clients as service
+from app.services.client_batch import ItemResult, ItemStatus
 from app.services.clients import ClientLimits, ClientView
 
 router = APIRouter(prefix="/v1/clients", tags=["clients"])
@@ -89,6 +103,94 @@ async def create_client(
     )
     set_location(response, f"/v1/clients/{view.client.id}")
     return _read(response, view)
+
+
+BATCH_ITEM = TypeAdapter(ClientBatchItem)
+
+
+def _batch_item(index: int, raw: object) -> ClientItem | Rejected:
+    external_id = raw.get("external_id") if isinstance(raw, dict) else None
+    try:
+        item = BATCH_ITEM.validate_python(raw)
+    except ValidationError as exc:
+        shown = external_id if isinstance(external_id, str) and len(external_id) <= 255 else None
+        return Rejected(index, shown, field_problems(exc.errors()))
+    fields = {name: getattr(item, name) for name in item.model_fields_set}
+    del fields["external_id"]
+    return ClientItem(index, item.external_id, fields)
+
+
+def _batch_result(result: ItemResult) -> dict[str, Any]:
+    """Plain JSON: a batch answers up to 5,000 of these, too many to build models for."""
+    problem = None
+    if result.problem is not None:
+        slug = "conflict" if result.problem.status == 409 else "validation-error"
+        problem = {
+            "type": f"urn:tenure:problem:{slug}",
+            "title": result.problem.title,
+            "status": result.problem.status,
+            "detail": result.problem.detail,
+            "instance": None,
+            "errors": result.problem.errors,
+        }
+    return {
+        "index": result.index,
+        "status": result.status.value,
+        "external_id": result.external_id,
+        "id": str(result.id) if result.id is not None else None,
+        "problem": problem,
+    }
+
+
+@router.post(
+    "/batch",
+    operation_id="upsertClientsBatch",
+    summary="Create or update 1 to 5,000 clients by the CRM's id, status and churn included",
+    response_model=ClientBatchResult,
+    description=(
+        "A bulk `PUT /v1/clients/by-external-id/{external_id}` for imports: each item also "
+        "takes `status` (with `churned_at` and `churn_reason` for a churned client). Every "
+        "item is reported in order: `created`, `updated`, `unchanged` or `rejected` with a "
+        "problem document. 200: none rejected; 207: some rejected, the others stored; 422: none "
+        "could be stored. One item per external id per batch: a repeat is rejected, the first "
+        "item applies."
+    ),
+    responses={
+        207: {"model": ClientBatchResult, "description": "Some items rejected, the rest stored"},
+        413: {"description": f"More than {MAX_CLIENT_BATCH} clients, or too large a body"},
+        422: {"model": ClientBatchProblem, "description": "No item could be stored"},
+    },
+)
+async def upsert_clients_batch(
+    body: ClientBatch,
+    session: SessionDep,
+    principal: WritePrincipal,
+    limits: LimitsDep,
+    now: NowDep,
+) -> JSONResponse:
+    if len(body.clients) > MAX_CLIENT_BATCH:
+        raise PayloadTooLarge(
+            f"a batch holds at most {MAX_CLIENT_BATCH} clients, not {len(body.clients)}"
+        )
+    items = [_batch_item(i, raw) for i, raw in enumerate(body.clients)]
+    results = await client_batch.upsert_clients(session, principal, items, limits, now)
+    counts = dict.fromkeys(ItemStatus, 0)
+    for result in results:
+        counts[result.status] += 1
+    rendered = [_batch_result(r) for r in results]
+    rejected = counts[ItemStatus.REJECTED]
+    if rejected == len(results):
+        raise InvalidInput(
+            "no client of the batch could be stored", extensions={"results": rendered}
+        )
+    summary = {
+        "created": counts[ItemStatus.CREATED],
+        "updated": counts[ItemStatus.UPDATED],
+        "unchanged": counts[ItemStatus.UNCHANGED],
+        "rejected": rejected,
+        "results": rendered,
+    }
+    return JSONResponse(summary, status_code=207 if rejected else 200)
 
 
 @router.get("", operation_id="listClients", summary="List and search clients")
