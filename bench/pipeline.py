@@ -53,8 +53,9 @@ from app.db.models import OutboxMessage
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.session import create_engine, create_sessionmaker
 from app.domain.jobs import JobStatus
+from app.workers.job import Job, JobRun, Registry
 from app.workers.pipeline import start_background
-from app.workers.registry import Job, JobRun, Registry, default_registry
+from app.workers.registry import default_registry
 
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"

@@ -36,7 +36,7 @@ from app.db.session import create_engine, create_sessionmaker
 from app.services import health as health_service
 from app.services import workspaces
 from app.workers import health as health_jobs
-from app.workers.registry import JobRun
+from app.workers.job import JobRun
 
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TARGET_RATIO = 1.5

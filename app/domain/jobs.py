@@ -101,8 +101,8 @@ def schedule_key(job_name: str, tick: datetime) -> str:
 
 
 class OutboxKind(StrEnum):
-    """What happened, written to the outbox for the work that follows; each kind has exactly
-    one consuming job in the registry."""
+    """The kinds of fact written to the outbox for the work that follows; each reaches every
+    job that consumes it, through a row of its own."""
 
     CLIENTS_CHANGED = "clients.changed"
     HEALTH_CHANGED = "health.changed"

@@ -36,11 +36,11 @@ from app.domain.health import (
     score,
     should_store,
 )
-from app.domain.jobs import OutboxKind
 from app.domain.scorecards import UNKNOWN_BAND
 from app.domain.scorecards import Scorecard as Card
 from app.domain.signals import ScoreTrend
 from app.errors import InvalidInput, NotFound
+from app.facts import MAX_ITEMS_PER_FACT, HealthChange, HealthChanged
 from app.services.clients import load_client
 from app.services.outbox import emit
 from app.services.scorecards import Assignment, LiveScorecard, assignment, in_force_at
@@ -48,7 +48,6 @@ from app.services.signals import evaluate_signals
 
 TREND_WINDOW = timedelta(days=14)
 BATCH_SIZE = 2_000
-CHANGES_PER_MESSAGE = 500
 
 
 @dataclass(frozen=True)
@@ -214,30 +213,31 @@ async def _evaluate(
         rows.append(snapshot_row(workspace_id, scored, now, "live", now))
         changes.append(_change(scored, previous.get(m.client_id), now))
     await repo.store(rows)
-    for start in range(0, len(changes), CHANGES_PER_MESSAGE):
-        await emit(
-            session,
-            OutboxKind.HEALTH_CHANGED,
-            {"changes": changes[start : start + CHANGES_PER_MESSAGE]},
-            workspace_id=workspace_id,
-            now=now,
-        )
+    await emit(
+        session,
+        (
+            HealthChanged(changes=changes[start : start + MAX_ITEMS_PER_FACT])
+            for start in range(0, len(changes), MAX_ITEMS_PER_FACT)
+        ),
+        workspace_id=workspace_id,
+        now=now,
+    )
     await session.flush()
     await evaluate_signals(session, workspace_id, ids, now, trends)
     return Evaluation(len(measured), len(rows))
 
 
-def _change(s: Scored, before: StoredScore | None, now: datetime) -> dict[str, Any]:
-    return {
-        "client_id": str(s.client_id),
-        "score": s.health.score,
-        "band": s.health.band,
-        "previous_score": before.score if before else None,
-        "previous_band": before.band if before else None,
-        "scorecard_id": str(s.scorecard.id),
-        "scorecard_version": s.scorecard.version,
-        "computed_at": now.isoformat(),
-    }
+def _change(s: Scored, before: StoredScore | None, now: datetime) -> HealthChange:
+    return HealthChange(
+        client_id=s.client_id,
+        score=s.health.score,
+        band=s.health.band,
+        previous_score=before.score if before else None,
+        previous_band=before.band if before else None,
+        scorecard_id=s.scorecard.id,
+        scorecard_version=s.scorecard.version,
+        computed_at=now,
+    )
 
 
 def _trend(

@@ -19,11 +19,17 @@ async def list_jobs(
     *,
     statuses: list[JobStatus],
     kinds: list[str],
+    jobs: list[str],
     cursor: str | None,
     limit: int,
 ) -> Page[OutboxMessage]:
     return await OutboxRepository(session).page(
-        principal.workspace_id, statuses=statuses, kinds=kinds, cursor=cursor, limit=limit
+        principal.workspace_id,
+        statuses=statuses,
+        kinds=kinds,
+        jobs=jobs,
+        cursor=cursor,
+        limit=limit,
     )
 
 

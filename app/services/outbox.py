@@ -1,19 +1,38 @@
-"""Writing follow-up work: one outbox row in the caller's transaction, never a direct enqueue."""
+"""Writing follow-up work: outbox rows in the caller's transaction, never a direct enqueue.
+
+A fact says what happened and reaches every job that consumes its kind; a job request asks
+one job by name to run (a rescore after a scorecard change)."""
 
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories.outbox import NewMessage, OutboxRepository
-from app.domain.jobs import OutboxKind
+from app.facts import MAX_CLIENTS_PER_FACT, ClientsChanged, Fact
 
 
 async def emit(
     session: AsyncSession,
-    kind: OutboxKind,
-    payload: dict[str, Any],
+    facts: Iterable[Fact],
+    *,
+    workspace_id: uuid.UUID | None,
+    now: datetime,
+) -> int:
+    """Writes each fact as one row; returns how many were written."""
+    messages = [
+        NewMessage(
+            kind=fact.kind.value, payload=fact.model_dump(mode="json"), workspace_id=workspace_id
+        )
+        for fact in facts
+    ]
+    return await OutboxRepository(session).add(messages, now)
+
+
+async def request_job(
+    session: AsyncSession,
+    job_name: str,
     *,
     workspace_id: uuid.UUID | None,
     now: datetime,
@@ -21,26 +40,23 @@ async def emit(
 ) -> bool:
     """False when a row with the same dedupe key was already written."""
     message = NewMessage(
-        kind=kind.value, payload=payload, workspace_id=workspace_id, dedupe_key=dedupe_key
+        kind=job_name, payload={}, workspace_id=workspace_id, dedupe_key=dedupe_key
     )
     return await OutboxRepository(session).add([message], now) == 1
-
-
-CLIENTS_PER_MESSAGE = 1000
-"""A big batch becomes several `clients.changed` rows, so one evaluation stays short."""
 
 
 async def announce_changed_clients(
     session: AsyncSession, workspace_id: uuid.UUID, client_ids: set[uuid.UUID], now: datetime
 ) -> None:
-    """Clients whose signals or facts changed: their health is evaluated again."""
-    ordered = sorted(str(client_id) for client_id in client_ids)
-    messages = [
-        NewMessage(
-            kind=OutboxKind.CLIENTS_CHANGED.value,
-            payload={"client_ids": ordered[start : start + CLIENTS_PER_MESSAGE]},
-            workspace_id=workspace_id,
-        )
-        for start in range(0, len(ordered), CLIENTS_PER_MESSAGE)
-    ]
-    await OutboxRepository(session).add(messages, now)
+    """Clients whose events, contracts or fields changed: their health is evaluated again. A
+    big batch becomes several facts, so one evaluation stays short."""
+    ordered = sorted(client_ids, key=str)
+    await emit(
+        session,
+        (
+            ClientsChanged(client_ids=ordered[start : start + MAX_CLIENTS_PER_FACT])
+            for start in range(0, len(ordered), MAX_CLIENTS_PER_FACT)
+        ),
+        workspace_id=workspace_id,
+        now=now,
+    )

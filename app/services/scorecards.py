@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import Scorecard, ScorecardVersion
-from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.paging import Page
 from app.db.repositories.scorecards import ScorecardRepository
 from app.db.repositories.workspaces import WorkspaceRepository
@@ -25,6 +24,7 @@ from app.domain.concurrency import check_if_match, etag
 from app.domain.events import Problem
 from app.domain.scorecard_documents import from_document, to_document
 from app.errors import Conflict, InvalidInput, NotFound
+from app.services.outbox import request_job
 
 DEFINITION_FIELDS = ("measures", "bands", "min_delta")
 RESCORE_JOB = "health.rescore_portfolio"
@@ -150,8 +150,7 @@ async def _check_tiers(
 
 
 async def _rescore_soon(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> None:
-    message = NewMessage(kind=RESCORE_JOB, payload={}, workspace_id=workspace_id)
-    await OutboxRepository(session).add([message], now)
+    await request_job(session, RESCORE_JOB, workspace_id=workspace_id, now=now)
 
 
 async def create_scorecard(

@@ -22,7 +22,6 @@ from app.db.repositories.signals import (
 from app.domain import signal_settings as settings_rules
 from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
-from app.domain.jobs import OutboxKind
 from app.domain.signal_settings import SignalSettings
 from app.domain.signals import (
     ExistingSignal,
@@ -34,10 +33,16 @@ from app.domain.signals import (
     plan,
 )
 from app.errors import Conflict, InvalidInput, NotFound
+from app.facts import (
+    MAX_ITEMS_PER_FACT,
+    OpenedSignal,
+    ResolvedSignal,
+    SignalsOpened,
+    SignalsResolved,
+)
 from app.services.outbox import emit
 from app.services.workspaces import get_workspace
 
-SIGNALS_PER_MESSAGE = 500
 """Signals per outbox row: a daily rescore may open thousands; one row each would be as many
 jobs."""
 
@@ -76,19 +81,22 @@ async def evaluate_signals(
     await repository.refresh(to_refresh, now)
     resolved = await repository.resolve([s.id for s in to_resolve], now)
     opened = await repository.open(workspace_id, to_open, now)
-    await _announce(
+    opened_signals = [_opened(s, now) for s in to_open if s.id in opened]
+    resolved_signals = [_resolved(s, now) for s in to_resolve if s.id in resolved]
+    await emit(
         session,
-        OutboxKind.SIGNAL_OPENED,
-        [_opened(s, now) for s in to_open if s.id in opened],
-        workspace_id,
-        now,
-    )
-    await _announce(
-        session,
-        OutboxKind.SIGNAL_RESOLVED,
-        [_resolved(s, now) for s in to_resolve if s.id in resolved],
-        workspace_id,
-        now,
+        [
+            *(
+                SignalsOpened(signals=opened_signals[start : start + MAX_ITEMS_PER_FACT])
+                for start in range(0, len(opened_signals), MAX_ITEMS_PER_FACT)
+            ),
+            *(
+                SignalsResolved(signals=resolved_signals[start : start + MAX_ITEMS_PER_FACT])
+                for start in range(0, len(resolved_signals), MAX_ITEMS_PER_FACT)
+            ),
+        ],
+        workspace_id=workspace_id,
+        now=now,
     )
 
 
@@ -96,40 +104,28 @@ def _existing(row: StoredSignal) -> ExistingSignal:
     return ExistingSignal(row.id, SignalKind(row.kind), Severity(row.severity), row.figures)
 
 
-def _opened(signal: NewSignal, now: datetime) -> dict[str, Any]:
-    return {
-        "signal_id": str(signal.id),
-        "client_id": str(signal.client_id),
-        "kind": signal.kind,
-        "severity": signal.severity,
-        "figures": signal.figures,
-        "opened_at": now.isoformat(),
-    }
+def _opened(signal: NewSignal, now: datetime) -> OpenedSignal:
+    return OpenedSignal(
+        signal_id=signal.id,
+        client_id=signal.client_id,
+        kind=signal.kind,
+        severity=signal.severity,
+        figures=signal.figures,
+        opened_at=now,
+    )
 
 
-def _resolved(signal: StoredSignal, now: datetime) -> dict[str, Any]:
-    return {
-        "signal_id": str(signal.id),
-        "client_id": str(signal.client_id),
-        "kind": signal.kind,
-        "severity": signal.severity,
-        "figures": signal.figures,
-        "opened_at": signal.opened_at.isoformat(),
-        "acknowledged": signal.status == SignalStatus.ACKNOWLEDGED,
-        "resolved_at": now.isoformat(),
-    }
-
-
-async def _announce(
-    session: AsyncSession,
-    kind: OutboxKind,
-    signals: list[dict[str, Any]],
-    workspace_id: uuid.UUID,
-    now: datetime,
-) -> None:
-    for start in range(0, len(signals), SIGNALS_PER_MESSAGE):
-        batch = signals[start : start + SIGNALS_PER_MESSAGE]
-        await emit(session, kind, {"signals": batch}, workspace_id=workspace_id, now=now)
+def _resolved(signal: StoredSignal, now: datetime) -> ResolvedSignal:
+    return ResolvedSignal(
+        signal_id=signal.id,
+        client_id=signal.client_id,
+        kind=signal.kind,
+        severity=signal.severity,
+        figures=signal.figures,
+        opened_at=signal.opened_at,
+        acknowledged=signal.status == SignalStatus.ACKNOWLEDGED,
+        resolved_at=now,
+    )
 
 
 async def list_signals(

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db.repositories.outbox import OutboxRepository, RunningJob
 from app.domain.jobs import JobStatus
+from app.facts import UnreadableFact, parse
 from app.workers import metrics
-from app.workers.registry import Job, JobRun, PermanentJobError, Registry, TransientJobError
+from app.workers.job import Job, JobRun, PermanentJobError, Registry, TransientJobError
 
 log = logging.getLogger("tenure.jobs")
 T = TypeVar("T")
@@ -108,6 +109,10 @@ async def _run(
     env: JobEnvironment, job: Job, claimed: RunningJob, retry_waits_as: JobStatus
 ) -> Execution:
     try:
+        try:
+            fact = parse(claimed.kind, claimed.payload)
+        except UnreadableFact as exc:
+            raise PermanentJobError(str(exc)) from exc
         async with env.sessionmaker() as session:
             run = JobRun(
                 id=claimed.id,
@@ -118,6 +123,8 @@ async def _run(
                 now=claimed.started_at,
                 session=session,
                 settings=env.settings,
+                fact=fact,
+                fact_id=claimed.fact_id,
             )
             async with asyncio.timeout(job.timeout_seconds):
                 result = await job.body(run)

@@ -1,27 +1,21 @@
-"""Health jobs: evaluate the clients a change touched, rescore the portfolio, pass changes on.
+"""Health jobs: evaluate the clients a change touched, rescore the portfolio.
 
 Bodies write through `run.session` and only flush: the run commits with its completion."""
 
-import uuid
 from typing import Any
 
 from app.db.repositories.health import HealthRepository
+from app.facts import ClientsChanged
 from app.services import health
-from app.workers.registry import JobRun, PermanentJobError
+from app.workers.job import JobRun, PermanentJobError
 
 
 async def evaluate_clients(run: JobRun) -> dict[str, Any]:
-    """`clients.changed` → recompute score and signals of the clients in the payload."""
+    """`clients.changed` → recompute score and signals of the clients in the fact."""
     if run.workspace_id is None:
         raise PermanentJobError("clients.changed needs a workspace")
-    raw = run.payload.get("client_ids")
-    if not isinstance(raw, list):
-        raise PermanentJobError("payload.client_ids must be a list of client ids")
-    try:
-        client_ids = [uuid.UUID(str(c)) for c in raw]
-    except ValueError as exc:
-        raise PermanentJobError(f"payload.client_ids holds a non-id: {exc}") from exc
-    result = await health.evaluate_clients(run.session, run.workspace_id, client_ids, run.now)
+    fact = run.fact_as(ClientsChanged)
+    result = await health.evaluate_clients(run.session, run.workspace_id, fact.client_ids, run.now)
     return {"clients": result.evaluated, "stored": result.stored}
 
 
@@ -34,8 +28,3 @@ async def rescore_portfolio(run: JobRun) -> dict[str, Any]:
     )
     result = await health.rescore_all(run.session, workspace_ids, run.now)
     return {"workspaces": len(workspace_ids), "clients": result.evaluated, "stored": result.stored}
-
-
-async def notify_health_change(run: JobRun) -> dict[str, Any]:
-    """`health.changed` / `signal.*` → triggers and outbound webhooks, when they exist."""
-    return {}

@@ -5,7 +5,7 @@ from typing import Any
 
 from app.db.repositories.outbox import OutboxRepository
 from app.services.idempotency import purge_expired
-from app.workers.registry import JobRun
+from app.workers.job import JobRun
 
 
 async def purge_expired_records(run: JobRun) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.workers.execution import JobEnvironment
-from app.workers.registry import Registry, default_registry
+from app.workers.job import Registry
+from app.workers.registry import default_registry
 from app.workers.relay import ArqDispatcher, Relay
 from app.workers.runner import EmbeddedRunner
 

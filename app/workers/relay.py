@@ -1,13 +1,14 @@
 """The relay: moves due outbox rows to whatever runs them (arq, or the in-process runner),
-woken by commits in this process and polling for everything else; and the sweeper that hands
-stuck rows over again."""
+woken by commits in this process and polling for everything else. On the way it fans each fact
+out to its consumers: one row per consuming job, so each has its own retries and failures."""
 
 import asyncio
 import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from arq.connections import ArqRedis, create_pool
@@ -16,15 +17,16 @@ from sqlalchemy.orm import Session
 
 from app.db.repositories.outbox import OUTBOX_WRITTEN, ClaimedRow, OutboxRepository
 from app.domain.jobs import job_key
+from app.facts import is_fact
 from app.workers import metrics
 from app.workers.execution import JobEnvironment
+from app.workers.job import Job, JobRun
 from app.workers.redis import QUEUE_NAME, redis_settings
-from app.workers.registry import JobRun
 
 log = logging.getLogger("tenure.relay")
 
 RELAY_BATCH = 500
-UNROUTABLE = "no job of this version consumes this kind; waiting for one that does"
+UNROUTABLE = "no job of this version runs this row; waiting for a process that does"
 UNROUTABLE_WAIT = timedelta(minutes=1)
 
 
@@ -98,24 +100,21 @@ class ArqDispatcher:
             rows = await outbox.claim_for_relay(now, self.batch)
             if not rows:
                 return 0
-            routed, unroutable = _route(env, rows)
+            routing = await route(env, outbox, rows, now)
             await asyncio.gather(
                 *(
                     pool.enqueue_job(
-                        job_name,
+                        job.name,
                         str(row.id),
                         _job_id=job_key(str(row.id), row.generation),
                         _queue_name=QUEUE_NAME,
                     )
-                    for row, job_name in routed
+                    for row, job in routing.runnable
                 )
             )
-            await outbox.mark_enqueued([row.id for row, _ in routed], now)
-            await outbox.set_aside(
-                [row.id for row in unroutable], now + UNROUTABLE_WAIT, UNROUTABLE
-            )
+            await outbox.mark_enqueued([row.id for row, _ in routing.runnable], now)
             await session.commit()
-        metrics.RELAYED.inc(len(routed))
+        metrics.RELAYED.inc(len(routing.runnable))
         return len(rows)
 
     async def close(self) -> None:
@@ -124,18 +123,54 @@ class ArqDispatcher:
             self._pool = None
 
 
-def _route(
-    env: JobEnvironment, rows: list[ClaimedRow]
-) -> tuple[list[tuple[ClaimedRow, str]], list[ClaimedRow]]:
-    routed: list[tuple[ClaimedRow, str]] = []
-    unroutable: list[ClaimedRow] = []
+@dataclass
+class Routing:
+    runnable: list[tuple[ClaimedRow, Job]] = field(default_factory=list)
+    """Rows to run now, with their job: rows that name it, and facts just fanned out."""
+
+
+async def route(
+    env: JobEnvironment, outbox: OutboxRepository, rows: list[ClaimedRow], now: datetime
+) -> Routing:
+    """Inside the caller's transaction: a row that names its consumer goes to that job; a fact
+    fans out — the row becomes its first consumer's, and a copy is written for each further
+    one. A known fact no job consumes is finished; a kind or consumer this process does not
+    know (a rolling deploy) waits, with the reason visible, for a process that does."""
+    routing = Routing()
+    unroutable: list[uuid.UUID] = []
+    unconsumed: list[uuid.UUID] = []
+    facts: dict[str, list[ClaimedRow]] = {}
     for row in rows:
-        job = env.registry.for_kind(row.kind)
-        if job is None:
-            unroutable.append(row)
+        if row.consumer is not None:
+            job = env.registry.job(row.consumer)
+            if job is None:
+                unroutable.append(row.id)
+            else:
+                routing.runnable.append((row, job))
+            continue
+        consumers = env.registry.consumers(row.kind)
+        if consumers:
+            facts.setdefault(consumers[0].name, []).append(row)
+        elif is_fact(row.kind):
+            unconsumed.append(row.id)
         else:
-            routed.append((row, job.name))
-    return routed, unroutable
+            unroutable.append(row.id)
+    for first, group in facts.items():
+        assigned = await outbox.assign([row.id for row in group], first)
+        for row in group:
+            if row.id not in assigned:
+                continue  # another relay fanned it out meanwhile
+            consumers = env.registry.consumers(row.kind)
+            routing.runnable.append(
+                (ClaimedRow(row.id, row.kind, row.generation, first), consumers[0])
+            )
+            copies = await outbox.copy_for(row, [job.name for job in consumers[1:]], now)
+            routing.runnable += [
+                (copy, job) for copy, job in zip(copies, consumers[1:], strict=True)
+            ]
+    await outbox.finish_unconsumed(unconsumed, now)
+    await outbox.set_aside(unroutable, now + UNROUTABLE_WAIT, UNROUTABLE)
+    return routing
 
 
 class Relay:
@@ -192,16 +227,6 @@ async def _wait_any(first: asyncio.Event, second: asyncio.Event, seconds: float)
     finally:
         for wait in waits:
             wait.cancel()
-
-
-async def sweep_outbox(run: JobRun) -> dict[str, Any]:
-    """Schedule `outbox.sweep`: rows Redis lost or a dead run abandoned go back to the relay."""
-    stale = timedelta(seconds=run.settings.outbox_stale_seconds)
-    swept = await OutboxRepository(run.session).sweep(run.now, stale)
-    metrics.SWEPT.inc(swept)
-    if swept:
-        log.info("swept stuck outbox rows", extra={"rows": swept})
-    return {"swept": swept}
 
 
 async def run_directly(

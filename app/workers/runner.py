@@ -12,8 +12,8 @@ from datetime import datetime
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus, schedule_key
 from app.workers.execution import JobEnvironment, execute
-from app.workers.registry import Schedule
-from app.workers.relay import UNROUTABLE, UNROUTABLE_WAIT, Relay, run_directly
+from app.workers.job import Schedule
+from app.workers.relay import Relay, route, run_directly
 
 log = logging.getLogger("tenure.runner")
 
@@ -31,17 +31,14 @@ class InProcessDispatcher:
         if free <= 0:
             return 0
         async with env.sessionmaker() as session:
-            rows = await OutboxRepository(session).due(env.clock(), free, set(self.running))
+            outbox = OutboxRepository(session)
+            rows = await outbox.due(env.clock(), free, set(self.running))
+            if not rows:
+                return 0
+            routing = await route(env, outbox, rows, env.clock())
+            await session.commit()
         started = 0
-        for row in rows:
-            job = env.registry.for_kind(row.kind)
-            if job is None:
-                async with env.sessionmaker() as session:
-                    await OutboxRepository(session).set_aside(
-                        [row.id], env.clock() + UNROUTABLE_WAIT, UNROUTABLE
-                    )
-                    await session.commit()
-                continue
+        for row, job in routing.runnable[:free]:
             task = asyncio.create_task(
                 execute(env, job, row.id, retry_waits_as=JobStatus.PENDING),
                 name=f"tenure-job-{job.name}",
@@ -49,7 +46,8 @@ class InProcessDispatcher:
             self.running[row.id] = task
             task.add_done_callback(self._on_done(row.id))
             started += 1
-        return started
+        # Copies of facts beyond the free slots stay pending for the next pass.
+        return max(started, len(rows))
 
     def _on_done(self, row_id: uuid.UUID) -> Callable[[asyncio.Task[object]], None]:
         def done(_task: asyncio.Task[object]) -> None:

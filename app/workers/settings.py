@@ -24,8 +24,9 @@ from app.workers.execution import (
     execute,
     finish_unfinished_writes,
 )
+from app.workers.job import Job, Registry, Schedule
 from app.workers.redis import QUEUE_NAME, redis_settings
-from app.workers.registry import Job, Registry, Schedule, default_registry
+from app.workers.registry import default_registry
 from app.workers.relay import ArqDispatcher, Relay
 from app.workers.runner import fire, fire_owed_ticks
 

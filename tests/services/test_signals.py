@@ -83,7 +83,7 @@ class TestOpening:
                     "kind": "payment_failed",
                     "severity": "medium",
                     "figures": signal.figures,
-                    "opened_at": T.isoformat(),
+                    "opened_at": T.isoformat().replace("+00:00", "Z"),
                 }
             ]
         }
@@ -175,7 +175,7 @@ class TestResolving:
         (row,) = await outbox(app, "signal.resolved")
         (resolved,) = row.payload["signals"]
         assert resolved["signal_id"] == str(signal.id)
-        assert resolved["resolved_at"] == later.isoformat()
+        assert resolved["resolved_at"] == later.isoformat().replace("+00:00", "Z")
         assert resolved["acknowledged"] is False
 
     async def test_a_churned_client_has_its_signals_resolved(

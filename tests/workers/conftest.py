@@ -20,8 +20,8 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
+from app.workers.job import Registry
 from app.workers.redis import redis_settings
-from app.workers.registry import Registry
 from tests.factories import api_client
 
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")

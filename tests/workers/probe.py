@@ -11,15 +11,10 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.db.models import Client
-from app.domain.jobs import Cadence, RetryPolicy, Timetable
-from app.workers.registry import (
-    Job,
-    JobRun,
-    PermanentJobError,
-    Registry,
-    TransientJobError,
-    default_registry,
-)
+from app.domain.jobs import Cadence, OutboxKind, RetryPolicy, Timetable
+from app.facts import HealthChanged
+from app.workers.job import Job, JobRun, PermanentJobError, Registry, TransientJobError
+from app.workers.registry import default_registry
 from tests.factories import Workspace
 
 PROBE_KIND = "probe.count"
@@ -87,6 +82,41 @@ async def create_probe_client(app: FastAPI, workspace: Workspace) -> uuid.UUID:
         return client.id
 
 
+def counting_consumer(name: str, failures: int = 0) -> Job:
+    """A consumer of `health.changed` that adds 1 per change to the client's `<name>` attribute
+    in the run's transaction, and (on its first `failures` attempts) then fails transiently,
+    so a retried run that applied its effect twice would show."""
+
+    async def count(run: JobRun) -> dict[str, Any]:
+        for change in run.fact_as(HealthChanged).changes:
+            attributes = await run.session.scalar(
+                sa.select(Client.attributes).where(Client.id == change.client_id)
+            )
+            assert attributes is not None
+            runs = int(attributes.get(name, 0)) + 1
+            await run.session.execute(
+                sa.update(Client)
+                .where(Client.id == change.client_id)
+                .values(attributes={**attributes, name: runs})
+            )
+        await run.session.flush()
+        if run.attempt <= failures:
+            raise TransientJobError(f"{name} fails on attempt {run.attempt}")
+        return {"changes": len(run.fact_as(HealthChanged).changes)}
+
+    return Job(
+        name,
+        count,
+        consumes=(OutboxKind.HEALTH_CHANGED.value,),
+        retry=RetryPolicy(max_attempts=PROBE_MAX_ATTEMPTS, base_seconds=0.05, cap_seconds=0.2),
+    )
+
+
+STEADY_CONSUMER = "probe.steady"
+FLAKY_CONSUMER = "probe.flaky"
+FLAKY_FAILURES = 2
+FAN_OUT = (counting_consumer(STEADY_CONSUMER), counting_consumer(FLAKY_CONSUMER, FLAKY_FAILURES))
+
 PROBE = Job(
     PROBE_KIND,
     count_run,
@@ -97,10 +127,11 @@ FAST_SWEEP = Timetable(Cadence.SECONDS, every=2)
 
 
 def probe_registry() -> Registry:
-    """The real registry plus the probe, with the sweeper every 2 s so faults heal quickly."""
+    """The real registry plus the probe and two consumers of `health.changed` (one steady, one
+    that fails twice), with the sweeper every 2 s so faults heal quickly."""
     base = default_registry()
     schedules = [
         replace(s, timetable=FAST_SWEEP) if s.job.name == "outbox.sweep" else s
         for s in base.schedules
     ]
-    return Registry([*base.jobs.values(), PROBE], schedules)
+    return Registry([*base.jobs.values(), PROBE, *FAN_OUT], schedules)

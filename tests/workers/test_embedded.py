@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from app.db.models import OutboxMessage
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus
-from app.workers.registry import Registry
+from app.workers.job import Registry
 from tests.factories import Workspace, api_client
 from tests.workers.conftest import wait_until
 from tests.workers.probe import PROBE_KIND, create_probe_client, probe_registry

@@ -318,7 +318,9 @@ class TestConcurrentWorkersAndRelays:
 
         rows = await _rows(app, PROBE_KIND)
         assert len(rows) == len(clients)
-        assert {row.attempts for row in rows} == {1}
+        assert {row.attempts for row in rows} == {1}, [
+            (r.attempts, r.last_error, r.generation) for r in rows if r.attempts != 1
+        ]
         assert set((await _probe_runs(app, clients)).values()) == {1}
 
 

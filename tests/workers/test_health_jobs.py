@@ -10,13 +10,14 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from app.config import Settings
 from app.db.models import HealthSnapshot
+from app.facts import UnreadableFact, parse
 from app.services import health as health_service
 from app.workers import health as jobs
-from app.workers.registry import JobRun, PermanentJobError
+from app.workers.job import JobRun, PermanentJobError
 from tests.factories import Workspace, api_client, create_client, create_workspace
 from tests.workers.conftest import wait_until
+from tests.workers.runs import job_run
 
 NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 
@@ -24,16 +25,8 @@ NOW = datetime(2026, 10, 1, 12, tzinfo=UTC)
 def run(
     session: Any, workspace_id: uuid.UUID | None, payload: dict[str, Any], now: datetime = NOW
 ) -> JobRun:
-    return JobRun(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        kind="clients.changed",
-        payload=payload,
-        attempt=1,
-        now=now,
-        session=session,
-        settings=Settings(),
-    )
+    kind = "clients.changed" if "client_ids" in payload else "health.rescore_portfolio"
+    return job_run(session, workspace_id, kind, payload, now)
 
 
 async def stored(app: FastAPI) -> list[HealthSnapshot]:
@@ -79,13 +72,18 @@ class TestEvaluateClients:
             )
         assert result == {"clients": 0, "stored": 0}
 
-    @pytest.mark.parametrize("payload", [{}, {"client_ids": "x"}, {"client_ids": ["not-an-id"]}])
-    async def test_a_bad_payload_fails_for_good(
-        self, app: FastAPI, workspace: Workspace, payload: dict[str, Any]
-    ) -> None:
+    @pytest.mark.parametrize(
+        "payload", [{}, {"client_ids": "x"}, {"client_ids": ["not-an-id"]}, {"client_ids": []}]
+    )
+    def test_a_bad_payload_does_not_parse(self, payload: dict[str, Any]) -> None:
+        with pytest.raises(UnreadableFact):
+            parse("clients.changed", payload)
+
+    async def test_another_fact_fails_for_good(self, app: FastAPI, workspace: Workspace) -> None:
         async with app.state.sessionmaker() as session:
-            with pytest.raises(PermanentJobError):
-                await jobs.evaluate_clients(run(session, workspace.id, payload))
+            rescore = run(session, workspace.id, {})
+            with pytest.raises(PermanentJobError, match="not ClientsChanged"):
+                await jobs.evaluate_clients(rescore)
 
 
 class TestRescorePortfolio:

@@ -1,12 +1,18 @@
 """The registry: every kind of follow-up work has its job, and the schedules are data."""
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from app.config import Settings
 from app.domain.jobs import Cadence, OutboxKind, Timetable
-from app.workers.registry import Job, Registry, Schedule, default_registry
+from app.facts import CATALOGUE
+from app.workers.job import Job, Registry, Schedule
+from app.workers.registry import default_registry
 from app.workers.settings import cron_fields, worker_options
 
 
@@ -16,13 +22,12 @@ async def _noop(_run: object) -> None:
 
 class TestDefaultRegistry:
     @pytest.mark.parametrize("kind", list(OutboxKind))
-    def test_every_outbox_kind_has_a_consuming_job(self, kind: OutboxKind) -> None:
-        assert default_registry().for_kind(kind.value) is not None
+    def test_every_fact_kind_has_a_typed_model(self, kind: OutboxKind) -> None:
+        assert CATALOGUE[kind.value].kind is kind
 
     def test_ingestion_changes_are_evaluated_by_clients_evaluate(self) -> None:
-        job = default_registry().for_kind(OutboxKind.CLIENTS_CHANGED.value)
-        assert job is not None
-        assert job.name == "clients.evaluate"
+        consumers = default_registry().consumers(OutboxKind.CLIENTS_CHANGED.value)
+        assert [job.name for job in consumers] == ["clients.evaluate"]
 
     def test_job_names_are_area_dot_verb(self) -> None:
         for name in default_registry().jobs:
@@ -38,18 +43,56 @@ class TestDefaultRegistry:
 
 
 class TestRegistryRules:
-    def test_two_jobs_cannot_consume_one_kind(self) -> None:
-        with pytest.raises(ValueError, match="two jobs consume"):
-            Registry([Job("a.one", _noop, consumes=("x",)), Job("a.two", _noop, consumes=("x",))])
+    def test_a_kind_reaches_every_job_that_consumes_it_in_registration_order(self) -> None:
+        one, two = Job("a.one", _noop, consumes=("x",)), Job("a.two", _noop, consumes=("x",))
+        assert Registry([one, two]).consumers("x") == (one, two)
+        assert Registry([one, two]).consumers("y") == ()
+
+    def test_two_jobs_cannot_share_a_name(self) -> None:
+        with pytest.raises(ValueError, match="two jobs are named"):
+            Registry([Job("a.one", _noop), Job("a.one", _noop)])
 
     def test_a_schedule_needs_a_registered_job(self) -> None:
         stray = Job("a.stray", _noop)
         with pytest.raises(ValueError, match="unregistered"):
             Registry([], [Schedule(stray, Timetable(Cadence.HOURLY))])
 
-    def test_a_scheduled_job_consumes_its_own_name(self) -> None:
+    def test_a_job_runs_the_rows_addressed_to_its_name(self) -> None:
         job = Job("a.tick", _noop)
-        assert Registry([job]).for_kind("a.tick") is job
+        assert Registry([job]).consumers("a.tick") == (job,)
+        assert Registry([job]).job("a.tick") is job
+
+
+LOADED = """
+import importlib, json, sys
+importlib.import_module(sys.argv[1])
+print(json.dumps(sorted(m for m in sys.modules if m.startswith("app.workers"))))
+"""
+
+
+def _workers_loaded_by(module: str) -> set[str]:
+    """Imports in a fresh interpreter: an import cycle would fail there, or load the list."""
+    result = subprocess.run(
+        [sys.executable, "-c", LOADED, module],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    return set(json.loads(result.stdout))
+
+
+class TestNoImportCycle:
+    @pytest.mark.parametrize(
+        "module", ["app.workers.health", "app.workers.maintenance", "app.workers.sweeper"]
+    )
+    def test_a_job_module_imports_the_contracts_not_the_job_list(self, module: str) -> None:
+        loaded = _workers_loaded_by(module)
+        assert "app.workers.job" in loaded
+        assert "app.workers.registry" not in loaded
+
+    def test_the_contracts_import_no_job_module(self) -> None:
+        assert _workers_loaded_by("app.workers.job") == {"app.workers", "app.workers.job"}
 
 
 class TestArqOptions:

@@ -1,43 +1,29 @@
 """Signals through the real jobs: the evaluation after ingestion and the daily rescore."""
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from app.config import Settings
 from app.workers import health as jobs
-from app.workers.registry import JobRun
 from tests.factories import Workspace, api_client, create_client, create_contract
 from tests.signals_support import T, evaluate, event, ingest, outbox, stored_signals
 from tests.workers.conftest import wait_until
-
-
-def run(session: Any, workspace_id: uuid.UUID | None, payload: dict[str, Any], now: Any) -> JobRun:
-    return JobRun(
-        id=uuid.uuid4(),
-        workspace_id=workspace_id,
-        kind="clients.changed",
-        payload=payload,
-        attempt=1,
-        now=now,
-        session=session,
-        settings=Settings(),
-    )
+from tests.workers.runs import job_run
 
 
 async def evaluate_job(app: FastAPI, workspace: Workspace, client_ids: list[str], now: Any) -> None:
     async with app.state.sessionmaker() as session:
-        await jobs.evaluate_clients(run(session, workspace.id, {"client_ids": client_ids}, now))
+        payload = {"client_ids": client_ids}
+        await jobs.evaluate_clients(job_run(session, workspace.id, "clients.changed", payload, now))
         await session.commit()
 
 
 async def rescore_job(app: FastAPI, now: Any) -> None:
     async with app.state.sessionmaker() as session:
-        await jobs.rescore_portfolio(run(session, None, {}, now))
+        await jobs.rescore_portfolio(job_run(session, None, "health.rescore_portfolio", {}, now))
         await session.commit()
 
 

@@ -25,14 +25,19 @@ KindFilter = Annotated[
     list[Annotated[str, Query(max_length=100)]] | None,
     Query(description="Only these kinds (`clients.changed`, a scheduled job's name); repeat."),
 ]
+JobFilter = Annotated[
+    list[Annotated[str, Query(max_length=100)]] | None,
+    Query(description="Only the rows of these jobs (`clients.evaluate`); repeat for several."),
+]
 
 
 def _read(message: OutboxMessage) -> JobRead:
-    job = default_registry().for_kind(message.kind)
+    job = default_registry().job(message.consumer) if message.consumer else None
     return JobRead(
         id=message.id,
         kind=message.kind,
-        job=job.name if job else None,
+        job=message.consumer,
+        fact_id=message.fact_id,
         status=JobStatus(message.status),
         attempts=message.attempts,
         max_attempts=job.retry.max_attempts if job else None,
@@ -55,6 +60,7 @@ async def list_jobs(
     principal: AdminPrincipal,
     status: StatusFilter = None,
     kind: KindFilter = None,
+    job: JobFilter = None,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> JobPage:
@@ -63,6 +69,7 @@ async def list_jobs(
         principal,
         statuses=list(status or ()),
         kinds=list(kind or ()),
+        jobs=list(job or ()),
         cursor=cursor,
         limit=limit,
     )

@@ -38,6 +38,7 @@ class ClaimedRow:
     id: uuid.UUID
     kind: str
     generation: int
+    consumer: str | None
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RunningJob:
     attempts: int
     created_at: datetime
     started_at: datetime
+    fact_id: uuid.UUID | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ _CLAIM = (
         _OUTBOX.c.attempts,
         _OUTBOX.c.created_at,
         _OUTBOX.c.started_at,
+        _OUTBOX.c.fact_id,
     )
 )
 _SUCCEED = (
@@ -97,6 +100,9 @@ _SUCCEED = (
     )
     .values(status=JobStatus.SUCCEEDED.value, finished_at=_NOW, lease_expires_at=None)
 )
+
+
+_ROW = (OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation, OutboxMessage.consumer)
 
 
 class OutboxRepository:
@@ -138,7 +144,7 @@ class OutboxRepository:
         """Pending rows that are due; on PostgreSQL locked so that other relays skip them until
         this transaction ends."""
         stmt = (
-            sa.select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation)
+            sa.select(*_ROW)
             .where(
                 OutboxMessage.status == JobStatus.PENDING.value,
                 OutboxMessage.available_at <= now,
@@ -159,6 +165,82 @@ class OutboxRepository:
                     OutboxMessage.status == JobStatus.PENDING.value,
                 )
                 .values(status=JobStatus.ENQUEUED.value, enqueued_at=now)
+            )
+
+    async def assign(self, ids: list[uuid.UUID], consumer: str) -> set[uuid.UUID]:
+        """Facts become their first consumer's rows; returns the ids this call assigned (a
+        fact another relay assigned meanwhile is not among them)."""
+        if not ids:
+            return set()
+        result = await self.session.execute(
+            sa.update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids), OutboxMessage.consumer.is_(None))
+            .values(consumer=consumer, fact_id=OutboxMessage.id)
+            .returning(OutboxMessage.id)
+        )
+        return set(result.scalars().all())
+
+    async def copy_for(
+        self, fact: ClaimedRow, consumers: list[str], now: datetime
+    ) -> list[ClaimedRow]:
+        """A pending row of the fact for each further consumer, its payload copied inside the
+        database; the dedupe key (fact, consumer) makes a second fan-out write nothing."""
+        copies = [ClaimedRow(uuid.uuid4(), fact.kind, 0, consumer) for consumer in consumers]
+        if not copies:
+            return []
+        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
+        source = sa.select(
+            sa.bindparam("new_id", type_=sa.Uuid()),
+            _OUTBOX.c.workspace_id,
+            _OUTBOX.c.kind,
+            _OUTBOX.c.payload,
+            sa.bindparam("dedupe_key", type_=sa.String()),
+            sa.literal(JobStatus.PENDING.value),
+            sa.literal(0),
+            sa.literal(0),
+            _OUTBOX.c.created_at,
+            sa.bindparam("now", type_=UTCDateTime()),
+            sa.bindparam("consumer", type_=sa.String()),
+            _OUTBOX.c.id,
+        ).where(_OUTBOX.c.id == sa.bindparam("fact_id", type_=sa.Uuid()))
+        columns = [
+            "id",
+            "workspace_id",
+            "kind",
+            "payload",
+            "dedupe_key",
+            "status",
+            "attempts",
+            "generation",
+            "created_at",
+            "available_at",
+            "consumer",
+            "fact_id",
+        ]
+        stmt = insert(_OUTBOX).from_select(columns, source).on_conflict_do_nothing()
+        await self.session.execute(
+            stmt,
+            [
+                {
+                    "new_id": copy.id,
+                    "dedupe_key": f"fact:{fact.id}:{copy.consumer}",
+                    "now": now,
+                    "consumer": copy.consumer,
+                    "fact_id": fact.id,
+                }
+                for copy in copies
+            ],
+        )
+        self.session.info[OUTBOX_WRITTEN] = True
+        return copies
+
+    async def finish_unconsumed(self, ids: list[uuid.UUID], now: datetime) -> None:
+        """Facts no job of this version consumes: delivered to all of their none."""
+        if ids:
+            await self.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.consumer.is_(None))
+                .values(status=JobStatus.SUCCEEDED.value, fact_id=OutboxMessage.id, finished_at=now)
             )
 
     async def set_aside(self, ids: list[uuid.UUID], until: datetime, error: str) -> None:
@@ -184,7 +266,7 @@ class OutboxRepository:
         """Pending rows an in-process runner may start (abandoned runs come back through the
         sweeper); `exclude` are the ones it is already running."""
         stmt = (
-            sa.select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation)
+            sa.select(*_ROW)
             .where(
                 OutboxMessage.status == JobStatus.PENDING.value,
                 OutboxMessage.available_at <= now,
@@ -304,10 +386,13 @@ class OutboxRepository:
         *,
         statuses: list[JobStatus],
         kinds: list[str],
+        jobs: list[str],
         cursor: str | None,
         limit: int,
     ) -> Page[OutboxMessage]:
         stmt = sa.select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id)
+        if jobs:
+            stmt = stmt.where(OutboxMessage.consumer.in_(jobs))
         if statuses:
             stmt = stmt.where(OutboxMessage.status.in_([s.value for s in statuses]))
         if kinds:

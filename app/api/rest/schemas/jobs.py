@@ -13,6 +13,7 @@ class JobRead(BaseModel):
         id=EXAMPLE_ID,
         kind="clients.changed",
         job="clients.evaluate",
+        fact_id=EXAMPLE_ID,
         status="failed",
         attempts=5,
         max_attempts=5,
@@ -26,7 +27,14 @@ class JobRead(BaseModel):
 
     id: uuid.UUID = Field(description="The outbox row; also the id to retry it by.")
     kind: str = Field(description="What happened (`clients.changed`), or the scheduled job.")
-    job: str | None = Field(description="The job that consumes the kind; null if none does.")
+    job: str | None = Field(
+        description="The job that runs this row. A fact reaches every job that consumes its "
+        "kind, each through a row of its own; null while the fact waits to be fanned out, or "
+        "when no job consumes it."
+    )
+    fact_id: uuid.UUID | None = Field(
+        description="The fact this row serves, shared by all of its consumers' rows."
+    )
     status: JobStatus
     attempts: int = Field(description="Runs started so far (a manual retry starts again at 0).")
     max_attempts: int | None

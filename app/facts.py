@@ -1,0 +1,109 @@
+"""Facts: what happened, written to the outbox in the transaction that made it happen, for the
+work that follows. One typed model per kind, parsed once where a job starts; the item models
+(a health change, an opened signal) are also what the public webhook events will carry.
+
+A fact reaches every consumer the job registry lists for its kind, each with its own job row.
+Rows whose kind is a job's own name (a schedule's tick, a requested rescore) are requests to
+that job, not facts; they carry a `JobRequest`."""
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.domain.jobs import OutboxKind
+
+
+class Fact(BaseModel):
+    """Frozen and strict about its fields: a payload that does not parse is a bug, not data."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: ClassVar[OutboxKind]
+
+
+MAX_CLIENTS_PER_FACT = 1000
+"""A big batch becomes several `clients.changed` facts, so one evaluation stays short."""
+MAX_ITEMS_PER_FACT = 500
+"""Health changes and signals per fact: a portfolio rescore writes few, large facts."""
+
+
+class ClientsChanged(Fact):
+    """Clients whose events, contracts or fields changed: their health is evaluated again."""
+
+    kind = OutboxKind.CLIENTS_CHANGED
+    client_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_CLIENTS_PER_FACT)
+
+
+class HealthChange(BaseModel):
+    """One stored score that moved: by `min_delta`, into another band, or to a new scorecard."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    client_id: uuid.UUID
+    score: float | None
+    band: str
+    previous_score: float | None
+    previous_band: str | None
+    scorecard_id: uuid.UUID
+    scorecard_version: int
+    computed_at: datetime
+
+
+class HealthChanged(Fact):
+    kind = OutboxKind.HEALTH_CHANGED
+    changes: list[HealthChange] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class OpenedSignal(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    signal_id: uuid.UUID
+    client_id: uuid.UUID
+    kind: str
+    severity: str
+    figures: dict[str, Any]
+    opened_at: datetime
+
+
+class ResolvedSignal(OpenedSignal):
+    acknowledged: bool
+    resolved_at: datetime
+
+
+class SignalsOpened(Fact):
+    kind = OutboxKind.SIGNAL_OPENED
+    signals: list[OpenedSignal] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class SignalsResolved(Fact):
+    kind = OutboxKind.SIGNAL_RESOLVED
+    signals: list[ResolvedSignal] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class JobRequest(BaseModel):
+    """A row addressed to one job by name: a schedule's `tick`, or a request such as the
+    rescore a scorecard change asks for. Jobs may carry their own fields."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    tick: datetime | None = None
+
+
+CATALOGUE: dict[str, type[Fact]] = {
+    model.kind.value: model
+    for model in (ClientsChanged, HealthChanged, SignalsOpened, SignalsResolved)
+}
+
+
+class UnreadableFact(ValueError):
+    """A stored payload that does not fit its kind's model."""
+
+
+def parse(kind: str, payload: dict[str, Any]) -> Fact | JobRequest:
+    model: type[Fact] | type[JobRequest] = CATALOGUE.get(kind, JobRequest)
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise UnreadableFact(f"{kind} payload does not fit its model: {exc}") from exc
+
+
+def is_fact(kind: str) -> bool:
+    return kind in CATALOGUE
