@@ -7,9 +7,12 @@ Create Date: 2026-11-30 03:00:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from alembic import op
+
+from app.db.types import UTCDateTime
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -23,6 +26,8 @@ CONSUMER_OF = {
     "signal.opened": "health.notify",
     "signal.resolved": "health.notify",
 }
+RETIRED = ("health.changed", "signal.opened", "signal.resolved")
+"""Their only consumer, `health.notify`, did nothing and is gone: unfinished rows are done."""
 OUTBOX = sa.table(
     "outbox",
     sa.column("id", sa.Uuid()),
@@ -30,6 +35,7 @@ OUTBOX = sa.table(
     sa.column("status", sa.String()),
     sa.column("consumer", sa.String()),
     sa.column("fact_id", sa.Uuid()),
+    sa.column("finished_at", UTCDateTime()),
 )
 
 
@@ -45,6 +51,14 @@ def upgrade() -> None:
         sa.update(OUTBOX)
         .where(OUTBOX.c.status != "pending")
         .values(consumer=consumer, fact_id=OUTBOX.c.id)
+    )
+    op.execute(
+        sa.update(OUTBOX)
+        .where(
+            OUTBOX.c.kind.in_(RETIRED),
+            OUTBOX.c.status.in_(("pending", "enqueued", "running")),
+        )
+        .values(status="succeeded", fact_id=OUTBOX.c.id, finished_at=datetime.now(UTC))
     )
 
 
