@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ApiKey, Workspace
 from app.db.repositories.clients import ClientRepository
+from app.db.repositories.paging import Page
 from app.db.repositories.workspaces import ApiKeyRepository, WorkspaceRepository
 from app.domain.api_keys import Principal, Scope, generate_key, hash_key, normalize_scopes
 from app.domain.concurrency import check_if_match, etag
@@ -88,8 +89,10 @@ async def create_api_key(
     return issued
 
 
-async def list_api_keys(session: AsyncSession, workspace_id: uuid.UUID) -> list[ApiKey]:
-    return await ApiKeyRepository(session).all(workspace_id)
+async def list_api_keys(
+    session: AsyncSession, workspace_id: uuid.UUID, *, sort: str, cursor: str | None, limit: int
+) -> Page[ApiKey]:
+    return await ApiKeyRepository(session).page(workspace_id, sort=sort, cursor=cursor, limit=limit)
 
 
 async def revoke_api_key(

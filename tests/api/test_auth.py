@@ -30,8 +30,16 @@ def assert_problem(response: httpx.Response, status: int) -> None:
     assert response.json()["status"] == status
 
 
+async def _keys(api: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """The first page of the listing: every test here holds fewer keys than a page."""
+    response = await api.get("/v1/api-keys")
+    assert response.status_code == 200, response.text
+    keys: list[dict[str, Any]] = response.json()["data"]
+    return keys
+
+
 async def _own_key_id(api: httpx.AsyncClient, secret: str) -> str:
-    keys = (await api.get("/v1/api-keys")).json()
+    keys = await _keys(api)
     (key,) = [k for k in keys if secret.startswith(k["prefix"])]
     return str(key["id"])
 
@@ -132,7 +140,7 @@ class TestRevokeApiKey:
     async def test_revocation_shows_in_the_listing(self, api: httpx.AsyncClient) -> None:
         key = await _issue(api, ["read"])
         await api.delete(f"/v1/api-keys/{key['id']}")
-        (listed,) = [k for k in (await api.get("/v1/api-keys")).json() if k["id"] == key["id"]]
+        (listed,) = [k for k in await _keys(api) if k["id"] == key["id"]]
         assert listed["revoked_at"] is not None
 
     async def test_a_key_cannot_revoke_itself(
@@ -299,7 +307,7 @@ class TestCreateApiKey:
         key = await _issue(api, ["read"])
         secrets = [key["api_key"], workspace.admin_key]
         forbidden = secrets + [hash_key(s) for s in secrets]
-        listing = (await api.get("/v1/api-keys")).json()
+        listing = await _keys(api)
         assert len(listing) == 2
         for text in _strings(listing):
             assert not any(f in text for f in forbidden), text
@@ -310,11 +318,82 @@ class TestCreateApiKey:
 class TestLastUsedAt:
     async def test_is_empty_until_the_key_is_used(self, api: httpx.AsyncClient) -> None:
         key = await _issue(api, ["read"])
-        (listed,) = [k for k in (await api.get("/v1/api-keys")).json() if k["id"] == key["id"]]
+        (listed,) = [k for k in await _keys(api) if k["id"] == key["id"]]
         assert listed["last_used_at"] is None
 
     async def test_is_set_after_use(self, api: httpx.AsyncClient, http: httpx.AsyncClient) -> None:
         key = await _issue(api, ["read"])
         assert (await http.get("/v1/owners", headers=auth(key["api_key"]))).status_code == 200
-        (listed,) = [k for k in (await api.get("/v1/api-keys")).json() if k["id"] == key["id"]]
+        (listed,) = [k for k in await _keys(api) if k["id"] == key["id"]]
         assert listed["last_used_at"] is not None
+
+
+class TestListApiKeys:
+    async def test_is_a_page_like_every_other_list(self, api: httpx.AsyncClient) -> None:
+        response = await api.get("/v1/api-keys")
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert set(page) == {"data", "next_cursor", "has_more"}
+        assert (page["next_cursor"], page["has_more"]) == (None, False)
+        assert [k["name"] for k in page["data"]] == ["initial admin key"]
+
+    async def test_cursor_pages_cover_every_key_once_in_creation_order(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        issued = [await _issue(api, ["read"]) for _ in range(4)]
+        seen, pages = await _walk(api, limit=2)
+        assert seen == [(await _keys(api))[0]["id"]] + [k["id"] for k in issued]
+        assert [(p["has_more"], len(p["data"])) for p in pages] == [
+            (True, 2),
+            (True, 2),
+            (False, 1),
+        ]
+
+    async def test_keys_issued_between_pages_cause_no_duplicates_or_gaps(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        before = [await _issue(api, ["read"]) for _ in range(2)]
+        first = (await api.get("/v1/api-keys", params={"limit": 2})).json()
+        after = [await _issue(api, ["read"]) for _ in range(2)]
+        rest, _ = await _walk(api, limit=2, cursor=first["next_cursor"])
+        seen = [k["id"] for k in first["data"]] + rest
+        assert seen[1:] == [k["id"] for k in before + after]
+
+    async def test_sorts_by_name_descending(self, api: httpx.AsyncClient) -> None:
+        for name in ("bravo", "alpha", "charlie"):
+            response = await api.post("/v1/api-keys", json={"name": name, "scopes": ["read"]})
+            assert response.status_code == 201, response.text
+        seen, _ = await _walk(api, limit=1, sort="-name", field="name")
+        assert seen == ["initial admin key", "charlie", "bravo", "alpha"]
+
+    async def test_a_cursor_from_another_sort_is_400(self, api: httpx.AsyncClient) -> None:
+        await _issue(api, ["read"])
+        page = (await api.get("/v1/api-keys", params={"limit": 1, "sort": "name"})).json()
+        response = await api.get(
+            "/v1/api-keys", params={"cursor": page["next_cursor"], "sort": "-name"}
+        )
+        assert_problem(response, 400)
+
+    @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 101}, {"sort": "prefix"}])
+    async def test_an_invalid_limit_or_sort_is_422(
+        self, api: httpx.AsyncClient, params: dict[str, Any]
+    ) -> None:
+        assert_problem(await api.get("/v1/api-keys", params=params), 422)
+
+
+async def _walk(
+    api: httpx.AsyncClient, *, field: str = "id", cursor: str | None = None, **params: Any
+) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Follows `next_cursor` to the end: the values of `field` in order, and the pages."""
+    seen: list[Any] = []
+    pages: list[dict[str, Any]] = []
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = await api.get("/v1/api-keys", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        pages.append(page)
+        seen += [k[field] for k in page["data"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return seen, pages

@@ -106,7 +106,7 @@ class TestWorkspaceCreate:
         async with served(cli) as http:
             response = await http.get("/v1/api-keys", headers=auth(created["api_key"]))
         assert response.status_code == 200, response.text
-        assert [k["scopes"] for k in response.json()] == [["admin"]]
+        assert [k["scopes"] for k in response.json()["data"]] == [["admin"]]
 
     @pytest.mark.parametrize("name", ["", "   ", "x" * 201])
     def test_a_blank_or_overlong_name_exits_non_zero_with_a_message(

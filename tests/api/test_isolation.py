@@ -231,7 +231,7 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         response = await tenant.api.get(path)
         assert response.status_code == 200, f"{path}: {response.text}"
         state[path] = (response.json(), response.headers.get("etag"))
-    keys = (await tenant.api.get("/v1/api-keys")).json()
+    keys = (await tenant.api.get("/v1/api-keys")).json()["data"]
     state["/v1/api-keys"] = [{k: v for k, v in key.items() if k != "last_used_at"} for key in keys]
     return state
 

@@ -1,12 +1,23 @@
 import uuid
+from typing import Literal
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import AdminPrincipal, IfMatch, NowDep, ReadPrincipal, SessionDep
+from app.api.deps import (
+    DEFAULT_PAGE_LIMIT,
+    AdminPrincipal,
+    CursorParam,
+    IfMatch,
+    Limit,
+    NowDep,
+    ReadPrincipal,
+    SessionDep,
+)
 from app.api.rest.responses import set_etag, set_location
 from app.api.rest.schemas.workspace import (
     ApiKeyCreate,
     ApiKeyCreated,
+    ApiKeyPage,
     ApiKeyRead,
     WorkspaceRead,
     WorkspaceUpdate,
@@ -14,6 +25,7 @@ from app.api.rest.schemas.workspace import (
 from app.services import workspaces as service
 
 router = APIRouter(prefix="/v1", tags=["workspace"])
+ApiKeySort = Literal["created_at", "-created_at", "name", "-name"]
 
 
 @router.get("/workspace", operation_id="getWorkspace", summary="Get the caller's workspace")
@@ -61,10 +73,26 @@ async def create_api_key(
     return ApiKeyCreated(**read.model_dump(), api_key=issued.secret)
 
 
-@router.get("/api-keys", operation_id="listApiKeys", summary="List the workspace's API keys")
-async def list_api_keys(session: SessionDep, principal: AdminPrincipal) -> list[ApiKeyRead]:
-    keys = await service.list_api_keys(session, principal.workspace_id)
-    return [ApiKeyRead.model_validate(k, from_attributes=True) for k in keys]
+@router.get(
+    "/api-keys",
+    operation_id="listApiKeys",
+    summary="List the workspace's API keys, revoked ones included",
+)
+async def list_api_keys(
+    session: SessionDep,
+    principal: AdminPrincipal,
+    sort: ApiKeySort = "created_at",
+    cursor: CursorParam = None,
+    limit: Limit = DEFAULT_PAGE_LIMIT,
+) -> ApiKeyPage:
+    page = await service.list_api_keys(
+        session, principal.workspace_id, sort=sort, cursor=cursor, limit=limit
+    )
+    return ApiKeyPage(
+        data=[ApiKeyRead.model_validate(k, from_attributes=True) for k in page.items],
+        next_cursor=page.next_cursor,
+        has_more=page.has_more,
+    )
 
 
 @router.delete(

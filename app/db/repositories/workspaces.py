@@ -5,6 +5,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.models import ApiKey, Workspace
+from app.db.repositories.paging import Page, paginate, sort_keys
+
+API_KEY_SORTS = sort_keys({"created_at": ApiKey.created_at, "name": ApiKey.name})
 
 
 class WorkspaceRepository:
@@ -37,13 +40,18 @@ class ApiKeyRepository:
         stmt = sa.select(ApiKey).where(ApiKey.workspace_id == workspace_id, ApiKey.id == key_id)
         return (await self.session.scalars(stmt)).one_or_none()
 
-    async def all(self, workspace_id: uuid.UUID) -> list[ApiKey]:
-        stmt = (
-            sa.select(ApiKey)
-            .where(ApiKey.workspace_id == workspace_id)
-            .order_by(ApiKey.created_at, ApiKey.id)
+    async def page(
+        self, workspace_id: uuid.UUID, *, sort: str, cursor: str | None, limit: int
+    ) -> Page[ApiKey]:
+        return await paginate(
+            self.session,
+            sa.select(ApiKey).where(ApiKey.workspace_id == workspace_id),
+            id_column=ApiKey.id,
+            sort=sort,
+            key=API_KEY_SORTS[sort],
+            cursor=cursor,
+            limit=limit,
         )
-        return list((await self.session.scalars(stmt)).all())
 
     async def touch(self, key_id: uuid.UUID, at: datetime) -> None:
         await self.session.execute(

@@ -8,6 +8,7 @@ from app.api.rest.schemas.common import (
     EXAMPLE_TIME,
     InputModel,
     Name,
+    Paginated,
     example,
     optional,
 )
@@ -68,6 +69,10 @@ class ApiKeyRead(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+class ApiKeyPage(Paginated[ApiKeyRead]):
+    pass
 
 
 class ApiKeyCreated(ApiKeyRead):
