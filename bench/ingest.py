@@ -82,7 +82,7 @@ FROM unnest($3::uuid[], $4::timestamptz[], $5::uuid[], $6::text[], $7::float8[],
   AS u(i, o, c, t, v, p, k, s, x)
 """
 RESOLVE_CLIENTS = """
-SELECT id, external_id, acquired_at FROM clients
+SELECT id, external_id, acquired_at, acquired_at_source FROM clients
 WHERE workspace_id = $1 AND external_id = ANY($2::text[])
 """
 MOVE_FACTS = """
@@ -93,7 +93,11 @@ UPDATE clients SET
     WHEN last_touchpoint_at IS NULL OR $3 > last_touchpoint_at THEN $3 ELSE last_touchpoint_at END,
   first_escalation_at = CASE WHEN $4::timestamptz IS NULL THEN first_escalation_at
     WHEN first_escalation_at IS NULL OR $4 < first_escalation_at THEN $4
-    ELSE first_escalation_at END
+    ELSE first_escalation_at END,
+  acquired_at = CASE WHEN acquired_at_source = 'given' OR $5::timestamptz IS NULL THEN acquired_at
+    WHEN acquired_at IS NULL OR $5 < acquired_at THEN $5 ELSE acquired_at END,
+  acquired_at_source = CASE WHEN acquired_at_source <> 'given' AND $5::timestamptz IS NOT NULL
+    AND (acquired_at IS NULL OR $5 < acquired_at) THEN 'history' ELSE acquired_at_source END
 WHERE id = $1
 """
 UPSERT_TICKETS = """
@@ -397,7 +401,13 @@ async def inserting(
             async with pool.acquire() as conn, conn.transaction():
                 external_ids = sorted({book.clients[s.client][1] for s in signals})
                 rows = await conn.fetch(RESOLVE_CLIENTS, book.workspace_id, external_ids)
-                clients = {r["external_id"]: (r["id"], r["acquired_at"]) for r in rows}
+                clients = {
+                    r["external_id"]: (
+                        r["id"],
+                        r["acquired_at"] if r["acquired_at_source"] == "given" else None,
+                    )
+                    for r in rows
+                }
                 claimed = {
                     r[0]
                     for r in await conn.fetch(
@@ -449,6 +459,7 @@ async def inserting(
                             f.last_activity_at,
                             f.last_touchpoint_at,
                             f.first_escalation_at,
+                            f.first_activity_at,
                         )
                         for f in facts
                     ],
