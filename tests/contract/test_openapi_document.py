@@ -1,6 +1,7 @@
 """The committed OpenAPI document is the contract: it must be what the code produces."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,18 @@ def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]
         for path, item in document["paths"].items()
         for method, operation in item.items()
     ]
+
+
+def _references(node: Any, where: str = "#") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref" and isinstance(value, str):
+                yield where, value
+            else:
+                yield from _references(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _references(value, f"{where}/{index}")
 
 
 class TestOpenApiDocument:
@@ -58,6 +71,15 @@ class TestOpenApiDocument:
             page = schemas[schema["$ref"].rsplit("/", 1)[-1]]["properties"]
             assert {"data", "next_cursor", "has_more"} <= set(page), operation_id
             assert page["data"]["type"] == "array", operation_id
+
+    def test_every_reference_resolves_in_the_document(self) -> None:
+        """A `$ref` to nowhere (a nested schema's own `#/$defs`) breaks client generators."""
+        document = json.loads(render_openapi())
+        for where, ref in _references(document):
+            node: Any = document
+            for part in ref.removeprefix("#/").split("/"):
+                node = node.get(part) if isinstance(node, dict) else None
+                assert node is not None, f"{where}: {ref} resolves to nothing"
 
     def test_request_bodies_forbid_unknown_fields(self) -> None:
         document = json.loads(render_openapi())

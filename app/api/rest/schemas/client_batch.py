@@ -57,7 +57,27 @@ class ClientBatchItem(InputModel):
     ] = optional("Why it churned; with status churned.")
 
 
-CLIENT_ITEM_SCHEMA = ClientBatchItem.model_json_schema()
+def _self_contained(schema: dict[str, Any]) -> dict[str, Any]:
+    """WithJsonSchema embeds a schema as it is, so its `#/$defs/...` references would point at
+    the root of the OpenAPI document, where nothing is: the definitions are inlined instead."""
+    definitions = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                rest = {k: v for k, v in node.items() if k != "$ref"}
+                return {**inline(definitions[ref.removeprefix("#/$defs/")]), **inline(rest)}
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    inlined: dict[str, Any] = inline(schema)
+    return inlined
+
+
+CLIENT_ITEM_SCHEMA = _self_contained(ClientBatchItem.model_json_schema())
 
 
 class ClientBatch(InputModel):
