@@ -218,7 +218,7 @@ class TestEventFields:
         result = await ingest_one(api, event(acme, occurred_at=occurred_at))
         assert locs(result) == [["occurred_at"]]
 
-    @pytest.mark.parametrize("value", ["9", True, [9], {"v": 9}])
+    @pytest.mark.parametrize("value", ["nine", True, [9], {"v": 9}])
     async def test_a_value_that_is_not_a_number_is_rejected(
         self, api: httpx.AsyncClient, acme: Json, value: Any
     ) -> None:

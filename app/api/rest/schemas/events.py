@@ -1,10 +1,12 @@
 import json
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     Field,
     Strict,
     StrictBool,
@@ -13,6 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from app.api.problems import Problem
 from app.api.rest.schemas.common import (
@@ -39,7 +42,39 @@ Source = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$"),
     Field(description="Where the event came from; dedupe keys are per source."),
 ]
-Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+DECIMAL_TEXT = re.compile(r"-?[0-9]{1,30}(\.[0-9]{1,20})?")
+"""Money as contracts send it ("11.77"): plain digits, no exponent, so always finite."""
+
+
+def _decimal_text(value: Any) -> Any:
+    """A decimal string is read as the number it spells; anything else as JSON gave it."""
+    if not isinstance(value, str):
+        return value
+    if not DECIMAL_TEXT.fullmatch(value):
+        raise PydanticCustomError(
+            "decimal_string",
+            'value must be a number or a decimal string such as "11.77" (digits, an optional '
+            "minus sign and decimal point; no exponent, NaN or Infinity)",
+        )
+    return float(value)
+
+
+VALUE_SCHEMA = {
+    "anyOf": [
+        {"type": "number"},
+        {"type": "string", "pattern": f"^{DECIMAL_TEXT.pattern}$", "examples": ["11.77"]},
+    ],
+    "description": 'A number, or a decimal string such as "11.77" (money as contracts send '
+    "it); stored as a 64-bit float either way. The event type's rules apply (GET "
+    "/v1/event-types).",
+}
+Value = Annotated[
+    float,
+    BeforeValidator(_decimal_text),
+    Strict(),
+    Field(allow_inf_nan=False),
+    WithJsonSchema(VALUE_SCHEMA),
+]
 
 
 class EventIn(InputModel):
