@@ -33,11 +33,11 @@ from app.api.rest import (
 )
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
+from app.workers.job import Registry
 from app.workers.pipeline import start_background
-from app.workers.registry import Registry
 
 DESCRIPTION = """\
-Tenure watches every client's signals, scores their health, spots the accounts that are going
+Tenure watches every client's activity, scores their health, spots the accounts that are going
 quiet and acts before they leave. Authenticate with `Authorization: Bearer <API key>`.
 Errors are RFC 9457 `application/problem+json`.
 """
