@@ -1,4 +1,4 @@
-"""A synthetic book of business for demos: owners, clients, contracts and a period of signals
+"""A synthetic book of business for demos: owners, clients, contracts and a period of events
 per client, each client telling one of three stories (healthy, declining, churning).
 
 Everything comes from the `random.Random` passed in, so a seed always plans the same book.
@@ -242,7 +242,7 @@ def all_events(plan: DemoPlan) -> Iterator[EventPlan]:
 
 
 def client_events(plan: DemoPlan, client: ClientPlan) -> list[EventPlan]:
-    """The client's signals over the plan's days, oldest first, with stable external ids."""
+    """The client's events over the plan's days, oldest first, with stable external ids."""
     story = _Story(random.Random(client.seed), plan, client)
     story.usage()
     story.tickets()

@@ -1,4 +1,4 @@
-"""The signal catalogue: which activity events exist and what makes one valid."""
+"""The event catalogue: which activity events exist and what makes one valid."""
 
 import math
 import re

@@ -1,4 +1,4 @@
-"""Signal ingestion: every item of a batch is stored once, reported as duplicate, or rejected
+"""Event ingestion: every item of a batch is stored once, reported as duplicate, or rejected
 with its reasons; valid items are never dropped because others were bad."""
 
 import uuid
