@@ -88,7 +88,7 @@ class IdempotencyMiddleware:
         async def settle(complete: bool) -> None:
             nonlocal settled
             settled = True
-            async with sessionmaker() as session:
+            async with sessionmaker.begin() as session:
                 if complete and status < 500:
                     await idempotency.complete(
                         session, record_id, status, stored_headers, bytes(captured)
@@ -132,10 +132,13 @@ class IdempotencyMiddleware:
         deadline = time.monotonic() + IN_PROGRESS_WAIT_SECONDS
         pause = 0.01
         while True:
-            async with sessionmaker() as session:
-                claim = await idempotency.claim(
-                    session, api_key_id, key, print_, datetime.now(UTC), self.ttl
-                )
+            try:
+                async with sessionmaker.begin() as session:
+                    claim = await idempotency.claim(
+                        session, api_key_id, key, print_, datetime.now(UTC), self.ttl
+                    )
+            except idempotency.KeyTaken:
+                claim = idempotency.Claim(Decision.IN_PROGRESS)
             left = deadline - time.monotonic()
             if claim.decision is not Decision.IN_PROGRESS or left <= 0:
                 return claim

@@ -1,4 +1,7 @@
-"""Claiming an Idempotency-Key, and storing the response it produced."""
+"""Claiming an Idempotency-Key, and storing the response it produced.
+
+These flush only; the idempotency middleware, the HTTP boundary, commits each step on its own,
+so a claim is visible to a racing request before the operation runs."""
 
 import uuid
 from dataclasses import dataclass
@@ -13,6 +16,10 @@ from app.db.repositories.idempotency import IdempotencyRepository
 from app.db.repositories.workspaces import ApiKeyRepository
 from app.domain.api_keys import hash_key
 from app.domain.idempotency import Decision, StoredAttempt, decide
+
+
+class KeyTaken(Exception):
+    """A racing request inserted the same key first; its transaction must be rolled back."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,8 @@ async def claim(
     now: datetime,
     ttl: timedelta,
 ) -> Claim:
-    """Decide, and when the request may run, hold the key for it in a committed row."""
+    """Decide, and when the request may run, hold the key for it in a row (committed by the
+    caller before the request runs). Raises `KeyTaken` when a racing request got there first."""
     records = IdempotencyRepository(session)
     stored = await records.find(api_key_id, key)
     attempt = None
@@ -69,10 +77,8 @@ async def claim(
     )
     try:
         await records.add(record)
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        return Claim(Decision.IN_PROGRESS)
+    except IntegrityError as exc:
+        raise KeyTaken(key) from exc
     return Claim(Decision.PROCEED, record.id)
 
 
@@ -80,13 +86,11 @@ async def complete(
     session: AsyncSession, record_id: uuid.UUID, status: int, headers: dict[str, Any], body: bytes
 ) -> None:
     await IdempotencyRepository(session).complete(record_id, status, headers, body)
-    await session.commit()
 
 
 async def release(session: AsyncSession, record_id: uuid.UUID) -> None:
     """A server error is not an outcome to replay: free the key for a retry."""
     await IdempotencyRepository(session).delete(record_id)
-    await session.commit()
 
 
 async def purge_expired(session: AsyncSession, now: datetime) -> int:

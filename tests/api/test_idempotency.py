@@ -205,7 +205,7 @@ class TestRetriesRightAfterTheAnswer:
     ) -> None:
         monkeypatch.setattr(middleware, "IN_PROGRESS_WAIT_SECONDS", 0.3)
         body = b'{"name": "Kramerica"}'
-        async with app.state.sessionmaker() as session:  # a first request, still running
+        async with app.state.sessionmaker.begin() as session:  # a first request, still running
             held = await idempotency.claim(
                 session,
                 workspace.admin_key_id,
