@@ -21,6 +21,7 @@ from app.domain.client_batch import (
     Outcome,
     Planned,
     Rejected,
+    StoredClient,
     Vocabulary,
     plan,
     repeats,
@@ -76,18 +77,26 @@ async def upsert_clients(
         owners=await repo.owners(workspace.id, owners),
         max_attributes_bytes=limits.max_attributes_bytes,
     )
-    plans: list[Planned] = []
-    for item in valid:
-        planned = plan(item, stored.get(item.external_id), vocabulary, now)
-        if isinstance(planned, Rejected):
-            results[item.index] = _rejected(planned)
-        else:
-            plans.append(planned)
+    plans = _plan(valid, stored, vocabulary, now, results)
 
     new = [p for p in plans if p.outcome is Outcome.CREATED]
     inserted = await repo.insert(
         workspace.id, [(p.client_id, p.external_id, p.values) for p in new], now
     )
+    if lost := {p.index for p in new if p.client_id not in inserted}:
+        # A concurrent request created these first (PostgreSQL waited for its commit): apply
+        # the items to the clients it made, as a retried batch expects.
+        retry = [item for item in valid if item.index in lost]
+        made = await repo.stored(workspace.id, [item.external_id for item in retry])
+        plans = [p for p in plans if p.index not in lost]
+        plans += [p for p in _plan(retry, made, vocabulary, now, results) if p.index in lost]
+        inserted_now = {p.client_id for p in plans if p.outcome is Outcome.CREATED}
+        for p in [p for p in plans if p.client_id in inserted_now - inserted]:
+            message = "was created and removed by other requests meanwhile; send it again"
+            plans.remove(p)
+            results[p.index] = _rejected(
+                Rejected(p.index, p.external_id, [_repeat_error(message)]), status=409
+            )
     changed = [p for p in plans if p.outcome is Outcome.UPDATED]
     await repo.update([(p.client_id, p.values) for p in changed], now)
     written = [p for p in plans if p.outcome is Outcome.UPDATED or p.client_id in inserted]
@@ -111,16 +120,28 @@ async def upsert_clients(
     await session.flush()
 
     for p in plans:
-        if p.outcome is Outcome.CREATED and p.client_id not in inserted:
-            message = "was created by another request meanwhile; send the item again"
-            results[p.index] = _rejected(
-                Rejected(p.index, p.external_id, [_repeat_error(message)]), status=409
-            )
-        else:
-            results[p.index] = ItemResult(
-                p.index, ItemStatus(p.outcome.value), p.external_id, p.client_id
-            )
+        results[p.index] = ItemResult(
+            p.index, ItemStatus(p.outcome.value), p.external_id, p.client_id
+        )
     return [results[i] for i in range(len(items))]
+
+
+def _plan(
+    items: list[ClientItem],
+    stored: dict[str, StoredClient],
+    vocabulary: Vocabulary,
+    now: datetime,
+    results: dict[int, ItemResult],
+) -> list[Planned]:
+    """Each item's plan; the rejected ones go to `results`."""
+    plans: list[Planned] = []
+    for item in items:
+        planned = plan(item, stored.get(item.external_id), vocabulary, now)
+        if isinstance(planned, Rejected):
+            results[item.index] = _rejected(planned)
+        else:
+            plans.append(planned)
+    return plans
 
 
 def _repeat_error(message: str) -> dict[str, object]:

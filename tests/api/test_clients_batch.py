@@ -1,5 +1,7 @@
 """POST /v1/clients/batch: a bulk upsert by external id, status and churn date included."""
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -9,6 +11,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.db.models import OutboxMessage
+from tests.databases import backend
 from tests.factories import create_client, create_owner
 
 Json = dict[str, Any]
@@ -301,3 +304,72 @@ class TestAcquisition:
         await batch(api, [{"external_id": "crm-1", "acquired_at": None}])
         client = (await by_external_id(api))["crm-1"]
         assert (client["acquired_at"], client["acquired_at_source"]) == (days_ago(300), "history")
+
+
+class TestConcurrentImports:
+    pytestmark = pytest.mark.skipif(
+        backend() != "postgresql",
+        reason="SQLite serialises writers, so only PostgreSQL can race concurrent batches",
+    )
+
+    async def test_the_same_batch_sent_three_times_at_once_creates_each_client_once(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        clients = [
+            {"external_id": f"crm-{i}", "name": f"Client {i}", "attributes": {"n": i}}
+            for i in range(50)
+        ]
+        results = await asyncio.gather(*(batch(api, clients) for _ in range(3)))
+        for index in range(len(clients)):
+            outcomes = [r["results"][index] for r in results]
+            assert sorted(o["status"] for o in outcomes) == ["created", "unchanged", "unchanged"]
+            assert len({o["id"] for o in outcomes}) == 1
+        stored = await by_external_id(api)
+        assert len(stored) == 50
+        assert stored["crm-7"]["attributes"] == {"n": 7}
+
+
+class TestOddItems:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            {},
+            {"external_id": 5, "name": "A"},
+            {"external_id": " x", "name": "A"},
+            {"external_id": "a", "name": "A", "status": "gone"},
+            {"external_id": "a", "name": "A", "acquired_at": "yesterday"},
+            {"external_id": "a", "name": "A", "attributes": [1]},
+        ],
+    )
+    async def test_an_object_with_bad_fields_is_rejected_alone(
+        self, api: httpx.AsyncClient, raw: Any
+    ) -> None:
+        result = await batch(api, [raw, {"external_id": "ok", "name": "Fine"}], status=207)
+        assert statuses(result) == ["rejected", "created"]
+        assert result["results"][0]["problem"]["status"] == 422
+        assert result["results"][0]["id"] is None
+
+    async def test_an_item_that_is_not_an_object_makes_the_request_invalid(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        response = await api.post(
+            "/v1/clients/batch", json={"clients": [{"external_id": "a", "name": "A"}, 1]}
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["loc"] == ["body", "clients", 1]
+        assert await by_external_id(api) == {}
+
+    @pytest.mark.parametrize("external_id", ["\ud800", "a\x00b", "x" * 300])
+    async def test_an_unstorable_external_id_is_not_echoed(
+        self, api: httpx.AsyncClient, external_id: str
+    ) -> None:
+        items = [{"external_id": external_id, "name": 5}, {"external_id": "ok", "name": "A"}]
+        response = await api.post(
+            "/v1/clients/batch",
+            content=json.dumps({"clients": items}),  # ASCII: a lone surrogate as \\ud800
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 207, response.text
+        result = response.json()
+        assert statuses(result) == ["rejected", "created"]
+        assert result["results"][0]["external_id"] is None

@@ -109,15 +109,26 @@ BATCH_ITEM = TypeAdapter(ClientBatchItem)
 
 
 def _batch_item(index: int, raw: object) -> ClientItem | Rejected:
-    external_id = raw.get("external_id") if isinstance(raw, dict) else None
     try:
         item = BATCH_ITEM.validate_python(raw)
     except ValidationError as exc:
-        shown = external_id if isinstance(external_id, str) and len(external_id) <= 255 else None
-        return Rejected(index, shown, field_problems(exc.errors()))
+        return Rejected(index, _echoable(raw), field_problems(exc.errors()))
     fields = {name: getattr(item, name) for name in item.model_fields_set}
     del fields["external_id"]
     return ClientItem(index, item.external_id, fields)
+
+
+def _echoable(raw: object) -> str | None:
+    """A rejected item's external id, when it can be sent back as it came (valid UTF-8
+    without NUL, a sane length); otherwise the index alone names the item."""
+    value = raw.get("external_id") if isinstance(raw, dict) else None
+    if not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value:
+        return None
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return value
 
 
 def _batch_result(result: ItemResult) -> dict[str, Any]:
