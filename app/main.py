@@ -10,7 +10,11 @@ from fastapi.openapi.utils import get_openapi
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api import docs
-from app.api.documented import reject_nul_characters, reject_unknown_query_parameters
+from app.api.documented import (
+    reject_invalid_utf8,
+    reject_nul_characters,
+    reject_unknown_query_parameters,
+)
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.api.problems import (
@@ -33,13 +37,20 @@ from app.api.rest import (
 )
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
+from app.domain.limits import MAX_BODY_DEPTH, MAX_JSON_DEPTH, TIME_RANGE
 from app.workers.job import Registry
 from app.workers.pipeline import start_background
 
-DESCRIPTION = """\
+DESCRIPTION = f"""\
 Tenure watches every client's activity, scores their health, spots the accounts that are going
 quiet and acts before they leave. Authenticate with `Authorization: Bearer <API key>`.
 Errors are RFC 9457 `application/problem+json`.
+
+Limits on what a request may carry, so that whatever is accepted can be stored and read
+back: a body nests at most {MAX_BODY_DEPTH} levels and a free-form object (client `attributes`,
+event `properties`) at most {MAX_JSON_DEPTH}; text is valid Unicode without NUL (no lone
+surrogates, also in the URL); numbers are finite and fit a 64-bit float; dates and times run
+{TIME_RANGE}. Anything else is refused with 422.
 """
 
 
@@ -96,6 +107,7 @@ def create_app(
             dependencies=[
                 Depends(reject_unknown_query_parameters),
                 Depends(reject_nul_characters),
+                Depends(reject_invalid_utf8),
             ],
         )
 

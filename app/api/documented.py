@@ -3,6 +3,7 @@ methods a path has."""
 
 import re
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
@@ -55,6 +56,32 @@ async def reject_nul_characters(request: Request) -> None:
                 {"loc": [loc, n], "msg": "contains NUL", "type": "value_error"} for loc, n in names
             ],
         )
+
+
+async def reject_invalid_utf8(request: Request) -> None:
+    """Percent-encoded bytes that are not UTF-8 (a lone surrogate's `%ED%A0%80` among them)
+    would silently become U+FFFD: refuse them, as the same text in a body is refused."""
+    raw_path = request.scope.get("raw_path") or b""
+    places: list[list[str | int]] = []
+    if not _is_utf8(raw_path.partition(b"?")[0]):
+        places.append(["path"])
+    for pair in request.scope.get("query_string", b"").split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if not (_is_utf8(name) and _is_utf8(value)):
+            places.append(["query", unquote_to_bytes(name).decode(errors="replace")])
+    if places:
+        raise InvalidInput(
+            "percent-encoded text in the URL must be UTF-8 (lone surrogates are not)",
+            errors=[{"loc": loc, "msg": "not UTF-8", "type": "text_encoding"} for loc in places],
+        )
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        unquote_to_bytes(raw).decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 
 from app.api.documented import allowed_methods
+from app.domain.limits import MAX_BODY_DEPTH, NUMBER_TOO_LARGE
 from app.errors import AppError
 
 logger = logging.getLogger(__name__)
@@ -110,6 +111,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 400 and (
+            unparsed := unparsable_body(exc.__cause__, request.url.path)
+        ):
+            return unparsed
         detail = exc.detail if isinstance(exc.detail, str) else None
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
@@ -143,6 +148,29 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)
     app.add_exception_handler(IntegrityError, on_integrity_error)
     app.add_exception_handler(StaleDataError, on_stale_data)
+
+
+def unparsable_body(cause: BaseException | None, instance: str) -> JSONResponse | None:
+    """Why FastAPI's JSON parser gave up on a body ("There was an error parsing the body"),
+    when the body is valid JSON the service refuses: too deep for the parser, or an integer
+    with more digits than Python converts (4,300)."""
+    if isinstance(cause, RecursionError):
+        code, message = "json_too_deep", f"JSON must nest at most {MAX_BODY_DEPTH} levels"
+    elif isinstance(cause, ValueError) and "integer string conversion" in str(cause):
+        code, message = NUMBER_TOO_LARGE.code, NUMBER_TOO_LARGE.message
+    elif isinstance(cause, UnicodeDecodeError):
+        return problem(
+            400, "the request body is not valid UTF-8", slug="malformed-json", instance=instance
+        )
+    else:
+        return None
+    return problem(
+        422,
+        "the request has invalid fields",
+        slug="validation-error",
+        instance=instance,
+        errors=[{"loc": ["body"], "msg": message, "type": code}],
+    )
 
 
 def field_problems(errors: Sequence[Any]) -> list[dict[str, Any]]:

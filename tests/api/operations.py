@@ -70,6 +70,11 @@ VALID_BODIES: dict[str, BodyMaker] = {
     "updateOwner": lambda ids: {"name": "Renamed owner", "active": False},
     "createClient": lambda ids: {"name": "New client"},
     "upsertClientByExternalId": lambda ids: {"name": "Upserted client"},
+    "upsertClientsBatch": lambda ids: {
+        "clients": [
+            {"external_id": f"crm-{_suffix()}", "name": "Batch client", "attributes": {"a": 1}}
+        ]
+    },
     "updateClient": lambda ids: {"name": "Renamed client", "attributes": {"plan": "scale"}},
     "churnClient": lambda ids: {"reason": "budget cut"},
     "createContact": lambda ids: {"name": "New contact", "email": f"new-{_suffix()}@example.com"},

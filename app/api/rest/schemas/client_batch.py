@@ -11,6 +11,7 @@ from app.api.rest.schemas.common import (
     ExternalId,
     InputModel,
     IsoDateTime,
+    JsonObject,
     Name,
     example,
     optional,
@@ -43,7 +44,7 @@ class ClientBatchItem(InputModel):
     tier: Word | None = optional("One of the workspace's tiers.")
     lifecycle_stage: Word = optional("One of the workspace's stages; a new client's first.")
     acquired_at: IsoDateTime | None = optional(ACQUIRED_AT_EDIT_DOC)
-    attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
+    attributes: JsonObject = optional(ATTRIBUTES_DOC)
     status: ClientStatus = optional(
         "The state to reach: `churned` (with `churned_at`, and `churn_reason` if known) churns "
         "the client or moves its churn; `active` reactivates a churned one."

@@ -9,9 +9,11 @@ from app.api.rest.schemas.common import (
     AMOUNT_SCHEMA,
     EXAMPLE_ID,
     EXAMPLE_TIME,
+    JSON_LIMITS_DOC,
     ExternalId,
     InputModel,
     IsoDateTime,
+    JsonObject,
     Name,
     Paginated,
     example,
@@ -42,7 +44,9 @@ ACQUIRED_AT_EDIT_DOC = (
     "derives it from the history again."
 )
 ATTRIBUTES_DOC = (
-    "A free JSON object. On PATCH and PUT it is merged key by key; a key set to null is removed."
+    "A free JSON object. On PATCH and PUT it is merged key by key; a key set to null is removed. "
+    "The merged object takes at most TENURE_MAX_ATTRIBUTES_BYTES (16,384 by default) bytes of "
+    f"UTF-8 JSON. {JSON_LIMITS_DOC}"
 )
 
 
@@ -71,7 +75,7 @@ class ClientCreate(InputModel):
         "client's history (first contract start, first event but our own `email_sent`, churn), "
         "moving earlier as older history arrives."
     )
-    attributes: dict[str, Any] = Field(default_factory=dict, description=ATTRIBUTES_DOC)
+    attributes: JsonObject = Field(default_factory=dict, description=ATTRIBUTES_DOC)
 
 
 class ClientUpdate(InputModel):
@@ -84,7 +88,7 @@ class ClientUpdate(InputModel):
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
     acquired_at: IsoDateTime | None = optional(ACQUIRED_AT_EDIT_DOC)
-    attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
+    attributes: JsonObject = optional(ATTRIBUTES_DOC)
 
 
 class ClientUpsert(InputModel):
@@ -98,7 +102,7 @@ class ClientUpsert(InputModel):
     tier: Word | None = optional()
     lifecycle_stage: Word = optional()
     acquired_at: IsoDateTime | None = optional(ACQUIRED_AT_EDIT_DOC)
-    attributes: dict[str, Any] = optional(ATTRIBUTES_DOC)
+    attributes: JsonObject = optional(ATTRIBUTES_DOC)
 
 
 class ClientChurn(InputModel):

@@ -1,6 +1,5 @@
 """Shared building blocks of request and response bodies."""
 
-import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -17,6 +16,16 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.domain.limits import (
+    MAX_BODY_DEPTH,
+    MAX_JSON_DEPTH,
+    JsonFault,
+    date_fault,
+    json_fault,
+    time_fault,
 )
 
 T = TypeVar("T")
@@ -64,14 +73,28 @@ def _iso_8601_text(value: Any) -> Any:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_8601_text)]
+def refusal(fault: JsonFault) -> PydanticCustomError:
+    """A domain limit's fault as a validation error with its own type."""
+    return PydanticCustomError(fault.code, fault.message)
+
+
+def _computable_date(value: date) -> date:
+    if fault := date_fault(value):
+        raise refusal(fault)
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_8601_text), AfterValidator(_computable_date)]
 
 
 def _to_utc(value: datetime) -> datetime:
     try:
-        return value.astimezone(UTC)
+        value = value.astimezone(UTC)
     except OverflowError:  # year 1 or 9999 with an offset
         raise ValueError("is out of range once converted to UTC") from None
+    if fault := time_fault(value):
+        raise refusal(fault)
+    return value
 
 
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_8601_text), AfterValidator(_to_utc)]
@@ -108,29 +131,38 @@ EXAMPLE_ID = "4b6a4e0c-3d5e-4c07-9a53-7d2f1c9e8a10"
 
 
 def unstorable(value: Any) -> str | None:
-    """Why a JSON value cannot be stored faithfully: PostgreSQL text and jsonb refuse NUL, and
-    NaN and Infinity are not JSON (Python's parser reads them anyway)."""
-    if isinstance(value, str):
-        return "text must not contain NUL (\\u0000) characters" if "\x00" in value else None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else "numbers must be finite (no NaN or Infinity)"
-    if isinstance(value, dict):
-        parts: list[Any] = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        parts = value
-    else:
-        return None
-    return next((reason for part in parts if (reason := unstorable(part))), None)
+    """Why a JSON value cannot be stored faithfully (see app.domain.limits), or None."""
+    fault = json_fault(value, MAX_BODY_DEPTH)
+    return fault.message if fault else None
+
+
+def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
+    if fault := json_fault(value, MAX_JSON_DEPTH):
+        raise refusal(fault)
+    return value
+
+
+JSON_LIMITS_DOC = (
+    f"Nests at most {MAX_JSON_DEPTH} levels (the object itself is the first); text is valid "
+    "Unicode without NUL (no lone surrogates); numbers are finite and fit a 64-bit float."
+)
+JsonObject = Annotated[dict[str, Any], AfterValidator(_storable_json)]
+"""A free-form JSON object from a client: every one goes through this type, so what is
+accepted can always be stored and read back."""
 
 
 class InputModel(BaseModel):
+    """Every request body. The whole body is checked first, without recursion, so nesting
+    hundreds of levels deep, lone surrogates or out-of-range numbers anywhere (unknown keys
+    included) are refused before any field is read or echoed in an error."""
+
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        if reason := unstorable(data):
-            raise ValueError(reason)
+        if fault := json_fault(data, MAX_BODY_DEPTH):
+            raise refusal(fault)
         return data
 
 

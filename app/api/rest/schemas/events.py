@@ -21,15 +21,19 @@ from app.api.problems import Problem
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
     EXAMPLE_TIME,
+    JSON_LIMITS_DOC,
     Email,
     ExternalId,
     InputModel,
     IsoDateTime,
+    JsonObject,
     Paginated,
     example,
+    refusal,
     unstorable,
 )
 from app.domain.events import MAX_PROPERTIES_BYTES
+from app.domain.limits import text_fault
 
 MAX_BATCH = 5000
 EventTypeName = Annotated[
@@ -92,8 +96,9 @@ class EventIn(InputModel):
     type: EventTypeName
     occurred_at: IsoDateTime = Field(description="At most 5 minutes in the future.")
     value: Value | None = None
-    properties: dict[str, Any] = Field(
-        default_factory=dict, description=f"A JSON object of at most {MAX_PROPERTIES_BYTES} bytes."
+    properties: JsonObject = Field(
+        default_factory=dict,
+        description=f"A JSON object of at most {MAX_PROPERTIES_BYTES} bytes. {JSON_LIMITS_DOC}",
     )
     contact_id: uuid.UUID | None = None
     contact_email: Email | None = Field(
@@ -107,23 +112,22 @@ class EventIn(InputModel):
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        """The hot path: top-level text here (`value` refuses NaN itself), properties in one
-        `json.dumps` below."""
+        """The hot path: top-level text here, before an unknown key is echoed in an error
+        (`value` refuses NaN itself, `properties` is a JsonObject)."""
         if isinstance(data, dict):
             for key, value in data.items():
-                if (isinstance(value, str) and "\x00" in value) or "\x00" in str(key):
-                    raise ValueError("text must not contain NUL (\\u0000) characters")
+                fault = text_fault(str(key)) or (
+                    text_fault(value) if isinstance(value, str) else None
+                )
+                if fault:
+                    raise refusal(fault)
         return data
 
     @field_validator("properties")
     @classmethod
     def _properties_fit(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:  # Python's parser reads NaN and Infinity, but they are not JSON: jsonb refuses them
-            text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-        except ValueError:
-            raise ValueError("numbers must be finite; NaN and Infinity are not JSON") from None
-        if "\\u0000" in text:  # json.dumps escapes every control character, NUL included
-            raise ValueError("text must not contain NUL (\\u0000) characters")
+        # JsonObject has refused NaN, NUL and lone surrogates: this measures what remains.
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
         size = len(text.encode())  # UTF-8 bytes, as client attributes are measured
         if size > MAX_PROPERTIES_BYTES:
             raise ValueError(f"properties take {size} bytes; the limit is {MAX_PROPERTIES_BYTES}")
