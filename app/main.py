@@ -16,7 +16,13 @@ from app.api.documented import (
     reject_unknown_query_parameters,
 )
 from app.api.idempotency import IdempotencyMiddleware
-from app.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import (
+    BodyLimitMiddleware,
+    HeadAsGetMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
+from app.api.negotiation import require_json_accept
 from app.api.problems import (
     error_responses,
     install_problem_handlers,
@@ -105,6 +111,7 @@ def create_app(
             module.router,
             responses=error_responses(),
             dependencies=[
+                Depends(require_json_accept),
                 Depends(reject_unknown_query_parameters),
                 Depends(reject_nul_characters),
                 Depends(reject_invalid_utf8),
@@ -120,6 +127,8 @@ def create_app(
             "/v1/clients/batch": settings.max_client_batch_bytes,
         },
     )
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
 
     def openapi() -> dict[str, Any]:

@@ -85,13 +85,15 @@ def _is_utf8(raw: bytes) -> bool:
 
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
-    """Every documented method on a concrete path, for the `Allow` header of a 405."""
-    return sorted(
+    """Every documented method on a concrete path, for the `Allow` header of a 405; HEAD
+    wherever GET is (see HeadAsGetMiddleware)."""
+    methods = {
         method.upper()
         for pattern, methods in _path_patterns(app)
         if pattern.fullmatch(path)
         for method in methods
-    )
+    }
+    return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
 # Every app instance serves the same routes, so these are kept per process, not per app.

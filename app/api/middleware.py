@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request ids with an access log line, and the request body cap."""
+"""Pure ASGI middleware: request ids with an access log line, unexpected errors answered as
+500 problems, HEAD answered as GET, and the request body cap."""
 
 import logging
 import re
@@ -15,6 +16,7 @@ from app.api.problems import problem
 from app.logging import request_id_var
 
 logger = logging.getLogger("tenure.access")
+error_logger = logging.getLogger(__name__)
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -54,6 +56,60 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an unexpected exception with a 500 problem and ends the request there.
+
+    Left to Starlette's outermost handler, the exception is re-raised after the answer is
+    sent, and uvicorn then drops the keep-alive connection. Once the answer has started, only
+    closing the connection can tell the client it is cut short: then the error is re-raised."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            error_logger.exception("unhandled error", exc_info=exc)
+            answer = problem(500, "an unexpected error occurred", instance=scope["path"])
+            await answer(scope, receive, send)
+
+
+class HeadAsGetMiddleware:
+    """HEAD answers as GET would, with the same status and headers and no body (RFC 9110
+    9.3.2): routes declare GET only, so without this HEAD gets 405."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
 class BodyLimitMiddleware:

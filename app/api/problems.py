@@ -25,6 +25,7 @@ TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    406: "Not acceptable",
     409: "Conflict",
     412: "Precondition failed",
     413: "Payload too large",
@@ -186,7 +187,7 @@ def _field_problem(error: Any) -> dict[str, Any]:
     }
 
 
-ERROR_STATUSES = (400, 401, 403, 404, 409, 412, 413, 422)
+ERROR_STATUSES = (400, 401, 403, 404, 406, 409, 412, 413, 422)
 
 
 def error_responses() -> dict[int | str, dict[str, Any]]:

@@ -37,7 +37,7 @@ class TestProblemDetails:
     async def test_wrong_method_lists_every_allowed_method(self, api: httpx.AsyncClient) -> None:
         response = await api.put(f"/v1/clients/{uuid.uuid4()}")
         assert response.status_code == 405
-        assert response.headers["Allow"] == "DELETE, GET, PATCH"
+        assert response.headers["Allow"] == "DELETE, GET, HEAD, PATCH"
 
     async def test_unknown_query_parameter_is_rejected(self, api: httpx.AsyncClient) -> None:
         response = await api.get("/v1/clients", params={"teir": "smb"})
