@@ -85,7 +85,7 @@ async def create_api_key(
     key_name = validate_name(name, "an API key name")
     await get_workspace(session, workspace_id)
     issued = await _issue_key(session, workspace_id, key_name, normalize_scopes(scopes))
-    await session.commit()
+    await session.flush()
     return issued
 
 
