@@ -11,8 +11,9 @@ migrates it, makes a workspace, runs the real server (`tenure serve`, as bench/i
 its background jobs off unless --background, so the import is measured as it runs beside a
 separate worker) and drops the database at the end. The batch imports every client (a first
 import: all new, three in four churned, as the 23,570 clients with 17,486 churns of the issue),
-then sends them again (a re-import: all unchanged). The one-by-one baseline runs for a fixed
-time on other external ids, sequentially, as a CRM's sync loop does."""
+then sends them again (a re-import: all unchanged) and once more with a new stage and
+attributes (all updated). The one-by-one baseline runs for a fixed time on other external
+ids, sequentially, as a CRM's sync loop does."""
 
 import argparse
 import asyncio
@@ -124,6 +125,15 @@ async def run(base_url: str, key: str, server_pid: int, args: argparse.Namespace
         first, first_totals = await import_batches(http, batch_clients, args.batch)
         cpu = meter.spent(before, meter.sample())
         again, again_totals = await import_batches(http, batch_clients, args.batch)
+        changed = [
+            {
+                **c,
+                "lifecycle_stage": "renewal",
+                "attributes": {"seats": 1 + c["attributes"]["seats"]},
+            }
+            for c in batch_clients
+        ]
+        updated, updated_totals = await import_batches(http, changed, args.batch)
         single, single_seconds, requests = await one_by_one(
             http, single_clients, args.one_by_one_seconds
         )
@@ -133,6 +143,8 @@ async def run(base_url: str, key: str, server_pid: int, args: argparse.Namespace
         "first_cpu": cpu,
         "again": again,
         "again_totals": again_totals,
+        "updated": updated,
+        "updated_totals": updated_totals,
         "single": single,
         "single_seconds": single_seconds,
         "requests": requests,
@@ -194,7 +206,7 @@ def main() -> None:
             migrate.upgrade(bench_url)
             book = asyncio.run(make_book(bench_url, 0))
             say(
-                f"batch import of {args.clients:,} clients in batches of {args.batch:,}, twice; "
+                f"batch import of {args.clients:,} clients in batches of {args.batch:,}, 3 times; "
                 f"then one by one for {args.one_by_one_seconds:g}s"
             )
             with serving(bench_url, Path(tmp)) as server:
@@ -206,6 +218,7 @@ def main() -> None:
 
     batch_rate = args.clients / got["first"]
     again_rate = args.clients / got["again"]
+    updated_rate = args.clients / got["updated"]
     single_rate = got["single"] / got["single_seconds"]
     cpu = got["first_cpu"]
     per_1000 = {k: f"{v / args.clients * 1_000_000:.0f}" for k, v in cpu.items()}
@@ -215,6 +228,10 @@ def main() -> None:
             f"{batch_rate:,.0f} clients/s ({got['first']:.1f} s)",
         ),
         ("re-import (all unchanged)", f"{again_rate:,.0f} clients/s ({got['again']:.1f} s)"),
+        (
+            "re-import (all updated: stage, attributes)",
+            f"{updated_rate:,.0f} clients/s ({got['updated']:.1f} s)",
+        ),
         (
             "one by one (PUT, + churn when churned)",
             f"{single_rate:,.0f} clients/s ({got['single']:,} clients, "
@@ -231,13 +248,17 @@ def main() -> None:
     width = max(len(label) for label, _ in rows)
     for label, value in rows:
         print(f"  {label:<{width}}  {value}")
-    print(f"\n  first import: {got['first_totals']}; re-import: {got['again_totals']}")
+    print(
+        f"\n  first import: {got['first_totals']}; re-import: {got['again_totals']}; "
+        f"updating re-import: {got['updated_totals']}"
+    )
     print(
         f"  stored: {stored:,} clients, {churned:,} churned (warm-up 200 and one-by-one included)"
     )
     if (
         got["first_totals"]["created"] != args.clients
         or got["again_totals"]["unchanged"] != args.clients
+        or got["updated_totals"]["updated"] != args.clients
     ):
         print("  WARNING: the outcomes do not match a first import and an unchanged re-import")
         sys.exit(1)
