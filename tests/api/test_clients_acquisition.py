@@ -68,6 +68,18 @@ class TestDerived:
         await post_events(api, client, ("referral", days_ago(300)), ("login", days_ago(100)))
         assert acquisition(await fetch(api, client)) == (days_ago(300), "history")
 
+    async def test_a_client_made_by_ingest_was_acquired_by_its_first_event(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        items = [
+            {"client_external_id": "crm-new", "type": "login", "occurred_at": days_ago(d)}
+            for d in (20, 90, 45)
+        ]
+        body = {"events": items, "upsert_clients": True}
+        assert (await api.post("/v1/events", json=body)).status_code == 200
+        (client,) = (await api.get("/v1/clients")).json()["data"]
+        assert acquisition(client) == (days_ago(90), "history")
+
     async def test_an_escalation_before_the_creation_counts_once_history_shows_it(
         self, api: httpx.AsyncClient
     ) -> None:
