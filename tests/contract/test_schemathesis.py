@@ -36,8 +36,11 @@ def conformance_app(database_url: str) -> Iterator[tuple[FastAPI, str]]:
 
 
 # The document does not depend on the database; each test then calls its own app instance.
+# Fetching it runs the app's lifespan: without the embedded runner, which would schedule jobs
+# into an in-memory database that has no tables.
 schema = schemathesis.openapi.from_asgi(
-    "/openapi.json", create_app(Settings(database_url="sqlite+aiosqlite:///:memory:"))
+    "/openapi.json",
+    create_app(Settings(database_url="sqlite+aiosqlite:///:memory:", embedded_runner=False)),
 )
 
 
