@@ -98,6 +98,10 @@ async def _populate(
     response = await api.post("/v1/events", json={"events": [event]})
     assert response.status_code == 200, response.text
     (stored,) = response.json()["results"]
+    # The client's one signal is the score drop opened below: its contract dates its
+    # acquisition months back and it has no touchpoint, so it would also have gone quiet.
+    response = await api.patch("/v1/signal-settings", json={"gone_quiet": {"enabled": False}})
+    assert response.status_code == 200, response.text
     workspace = (await api.get("/v1/workspace")).json()
     jobs = (await api.get("/v1/jobs", params={"kind": "clients.changed"})).json()["data"]
     ids = {

@@ -55,7 +55,10 @@ class TestDailyRescore:
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
     ) -> None:
         client = await create_client(api)
-        await ingest(api, [event(client["id"], "payment_failed", 1)])
+        # A touchpoint keeps the client from going quiet: its contract dates its acquisition
+        # months back, and this test is about what the rescore opens and resolves besides.
+        touchpoint = event(client["id"], "touchpoint", 1, properties={"channel": "call"})
+        await ingest(api, [event(client["id"], "payment_failed", 1), touchpoint])
         await evaluate(app, workspace.id, [client["id"]])
         await create_contract(
             api, client["id"], ends_on=(T + timedelta(days=100)).date().isoformat()
