@@ -49,7 +49,7 @@ from app.services import workspaces
 DEFAULT_ADMIN_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 TENURE = Path(sys.executable).parent / "tenure"
 TARGET_RATIO = 0.5
-# A CRM-and-product mix: mostly usage, some support, success and revenue signals.
+# A CRM-and-product mix: mostly usage, some support, success and revenue events.
 MIX: tuple[tuple[str, int], ...] = (
     ("login", 40),
     ("feature_used", 32),
@@ -130,7 +130,7 @@ class Book:
 
 
 @dataclass(frozen=True, slots=True)
-class Signal:
+class Event:
     client: int
     type: str
     occurred_at: datetime
@@ -215,7 +215,7 @@ class CpuMeter:
         return (int(utime) + int(stime)) / self.TICK
 
 
-class Signals:
+class EventMaker:
     """Realistic events spread across the clients; every external id is new."""
 
     def __init__(self, clients: int, prefix: str, seed: int) -> None:
@@ -227,7 +227,7 @@ class Signals:
         self.types = [name for name, _ in MIX]
         self.weights = [weight for _, weight in MIX]
 
-    def batch(self, size: int) -> list[Signal]:
+    def batch(self, size: int) -> list[Event]:
         rng = self.rng
         chosen = rng.choices(self.types, weights=self.weights, k=size)
         batch = []
@@ -254,13 +254,13 @@ class Signals:
             source = SOURCES.get(kind.split("_")[0], "app")
             at = self.now - timedelta(seconds=rng.randrange(30 * 86400))
             external_id = f"{self.prefix}-{self.sequence:09d}"
-            batch.append(Signal(client, kind, at, value, properties, source, external_id))
+            batch.append(Event(client, kind, at, value, properties, source, external_id))
         return batch
 
 
-def api_body(signals: list[Signal], book: Book) -> bytes:
+def api_body(batch: list[Event], book: Book) -> bytes:
     events = []
-    for s in signals:
+    for s in batch:
         event: dict[str, Any] = {
             "client_external_id": book.clients[s.client][1],
             "type": s.type,
@@ -364,7 +364,7 @@ async def posting(
     base_url: str, book: Book, args: argparse.Namespace, prefix: str
 ) -> AsyncIterator[Step]:
     """One batch through Tenure's API per call; returns the events it created."""
-    makers = [Signals(len(book.clients), f"{prefix}{w}", w) for w in range(args.concurrency)]
+    makers = [EventMaker(len(book.clients), f"{prefix}{w}", w) for w in range(args.concurrency)]
     headers = {"Authorization": f"Bearer {book.api_key}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=args.concurrency)
     async with httpx.AsyncClient(
@@ -389,17 +389,19 @@ async def inserting(
     """The same SQL work as Tenure's PostgreSQL path, with nothing around it: resolve the
     clients, claim the dedupe keys, insert the events, move the client facts, upsert the
     tickets and recount open ones, in one transaction per batch."""
-    makers = [Signals(len(book.clients), f"{prefix}{w}", 100 + w) for w in range(args.concurrency)]
+    makers = [
+        EventMaker(len(book.clients), f"{prefix}{w}", 100 + w) for w in range(args.concurrency)
+    ]
     pool = await asyncpg.create_pool(dsn, min_size=args.concurrency, max_size=args.concurrency)
     try:
 
         async def step(worker: int) -> int:
-            signals = sorted(
+            events = sorted(
                 makers[worker].batch(args.batch), key=lambda s: (s.source, s.external_id)
             )
-            ids = [uuid.uuid4() for _ in signals]
+            ids = [uuid.uuid4() for _ in events]
             async with pool.acquire() as conn, conn.transaction():
-                external_ids = sorted({book.clients[s.client][1] for s in signals})
+                external_ids = sorted({book.clients[s.client][1] for s in events})
                 rows = await conn.fetch(RESOLVE_CLIENTS, book.workspace_id, external_ids)
                 clients = {
                     r["external_id"]: (
@@ -413,10 +415,10 @@ async def inserting(
                     for r in await conn.fetch(
                         CLAIM_KEYS,
                         book.workspace_id,
-                        [s.source for s in signals],
-                        [s.external_id for s in signals],
+                        [s.source for s in events],
+                        [s.external_id for s in events],
                         ids,
-                        [clients[book.clients[s.client][1]][0] for s in signals],
+                        [clients[book.clients[s.client][1]][0] for s in events],
                     )
                 }
                 new = [
@@ -432,7 +434,7 @@ async def inserting(
                         source=s.source,
                         external_id=s.external_id,
                     )
-                    for n, (i, s) in enumerate(zip(ids, signals, strict=True))
+                    for n, (i, s) in enumerate(zip(ids, events, strict=True))
                     if i in claimed
                 ]
                 await conn.execute(
