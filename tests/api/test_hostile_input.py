@@ -5,6 +5,7 @@ OpenAPI document (tests/api/operations.py), so a new endpoint inherits every sha
 
 import copy
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +83,9 @@ class Attempt:
     strict: bool = True
     """Strict: must be refused with 4xx. Otherwise any answer but a 5xx will do (an odd but
     valid string, such as `NaN` in a text search, may be accepted)."""
+    keyed: bool = False
+    """Sent with an Idempotency-Key, so the middleware that reads and compares the body meets
+    the shape too (once per body and shape: each key costs writes)."""
 
 
 def _resolve(schema: dict[str, Any]) -> dict[str, Any]:
@@ -196,23 +200,25 @@ def body_attempts(operation: Operation, ids: Ids) -> Iterator[Attempt]:
     valid = operation.body(ids)
     assert valid is not None
 
-    def attempt(shape: str, label: str, text: str) -> Attempt:
-        return Attempt(shape, f"{operation.label}: {label}", operation.method, url, text)
+    def attempt(shape: str, label: str, text: str, keyed: bool = False) -> Attempt:
+        label = f"{operation.label}: {label}"
+        return Attempt(shape, label, operation.method, url, text, keyed=keyed)
 
     for label, raw in HOSTILE_BODIES.items():
-        yield attempt(DEEP, f"body = {label}", raw)
+        yield attempt(DEEP, f"body = {label}", raw, keyed=True)
     paths = list(every_path(valid))
     for path in paths:
         for label, (shape, raw) in HOSTILE_VALUES.items():
-            yield attempt(shape, f"{_where(path)} = {label}", _text(_set(valid, path, MARK), raw))
+            text = _text(_set(valid, path, MARK), raw)
+            yield attempt(shape, f"{_where(path)} = {label}", text, keyed=path == paths[0])
     for label, (shape, raw) in ONCE_PER_BODY.items():
-        yield attempt(
-            shape, f"{_where(paths[0])} = {label}", _text(_set(valid, paths[0], MARK), raw)
-        )
+        text = _text(_set(valid, paths[0], MARK), raw)
+        yield attempt(shape, f"{_where(paths[0])} = {label}", text, keyed=True)
     for path in every_object(valid):
-        keyed = copy.deepcopy(valid)
-        _at(keyed, path)[MARK_KEY] = 1
-        yield attempt(SURROGATE, f"lone surrogate key in {_where(path)}", _text(keyed, '"\\ud800"'))
+        with_key = copy.deepcopy(valid)
+        _at(with_key, path)[MARK_KEY] = 1
+        text = _text(with_key, '"\\ud800"')
+        yield attempt(SURROGATE, f"lone surrogate key in {_where(path)}", text, keyed=not path)
     for path, kind in slots(body_schema(operation), valid):
         if kind == "free-form":
             for label, (shape, raw) in HOSTILE_VALUES.items():
@@ -304,11 +310,14 @@ async def unreadable(api: httpx.AsyncClient, ids: Ids) -> list[str]:
 async def refusals_missed(api: httpx.AsyncClient, attempts: Iterator[Attempt]) -> list[str]:
     failures = []
     for attempt in attempts:
+        headers = {"Content-Type": "application/json"} if attempt.body is not None else {}
+        if attempt.keyed:
+            headers["Idempotency-Key"] = uuid.uuid4().hex
         response = await api.request(
             attempt.method,
             attempt.url,
             content=attempt.body.encode() if attempt.body is not None else None,
-            headers={"Content-Type": "application/json"} if attempt.body is not None else {},
+            headers=headers,
         )
         status = response.status_code
         refused = 400 <= status < 500
