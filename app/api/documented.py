@@ -2,6 +2,7 @@
 methods a path has."""
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -86,19 +87,17 @@ def _is_utf8(raw: bytes) -> bool:
 
 def allowed_methods(app: FastAPI, path: str) -> list[str]:
     """Every documented method on a concrete path, for the `Allow` header of a 405; HEAD
-    wherever GET is (see HeadAsGetMiddleware)."""
-    methods = {
-        method.upper()
-        for pattern, methods in _path_patterns(app)
-        if pattern.fullmatch(path)
-        for method in methods
-    }
+    wherever GET is (see HeadAsGetMiddleware). As in routing, the most literal template wins:
+    `/v1/clients/batch` is that path, not a `/v1/clients/{client_id}`."""
+    matches = [(p, names) for p, names in _path_patterns(app) if p.regex.fullmatch(path)]
+    fewest = min((p.parameters for p, _ in matches), default=0)
+    methods = {method.upper() for p, names in matches if p.parameters == fewest for method in names}
     return sorted(methods | {"HEAD"} if "GET" in methods else methods)
 
 
 # Every app instance serves the same routes, so these are kept per process, not per app.
 _QUERY_PARAMETERS: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
-_PATH_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...]]] = []
+_PATH_PATTERNS: list[tuple["_PathPattern", tuple[str, ...]]] = []
 
 
 def _query_parameters(
@@ -122,9 +121,16 @@ def _is_array(schema: dict[str, Any]) -> bool:
     )
 
 
-def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], tuple[str, ...]]]:
+@dataclass(frozen=True)
+class _PathPattern:
+    regex: re.Pattern[str]
+    parameters: int
+
+
+def _path_patterns(app: FastAPI) -> list[tuple[_PathPattern, tuple[str, ...]]]:
     if not _PATH_PATTERNS:
         for template, item in app.openapi()["paths"].items():
             regex = re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template))
-            _PATH_PATTERNS.append((re.compile(regex), tuple(item)))
+            pattern = _PathPattern(re.compile(regex), template.count("{"))
+            _PATH_PATTERNS.append((pattern, tuple(item)))
     return _PATH_PATTERNS

@@ -62,6 +62,18 @@ class TestHead:
         assert response.status_code == 405
         assert response.headers["allow"] == "DELETE, GET, HEAD, PATCH"
 
+    async def test_a_named_collection_action_is_not_a_client_id(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        """`/v1/clients/batch` is its own path: other methods on it are 405, not a 422 about
+        an invalid client id, and a segment that is no id names no client."""
+        response = await api.patch("/v1/clients/batch", json={})
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == "POST"
+        response = await api.get("/v1/clients/not-an-id")
+        assert response.status_code == 404, response.text
+        assert response.headers["content-type"] == PROBLEM
+
 
 class TestAccept:
     @pytest.mark.parametrize(

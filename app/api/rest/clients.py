@@ -258,7 +258,7 @@ async def upsert_client(
     return _read(response, view)
 
 
-@router.get("/{client_id}", operation_id="getClient", summary="Get a client")
+@router.get("/{client_id:uuid}", operation_id="getClient", summary="Get a client")
 async def get_client(
     client_id: uuid.UUID,
     session: SessionDep,
@@ -269,7 +269,7 @@ async def get_client(
     return _read(response, await service.get_client(session, principal, client_id, now))
 
 
-@router.patch("/{client_id}", operation_id="updateClient", summary="Update a client")
+@router.patch("/{client_id:uuid}", operation_id="updateClient", summary="Update a client")
 async def update_client(
     client_id: uuid.UUID,
     body: ClientUpdate,
@@ -287,7 +287,7 @@ async def update_client(
 
 
 @router.delete(
-    "/{client_id}",
+    "/{client_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteClient",
     summary="Delete a client with its contacts and contracts",
@@ -299,7 +299,7 @@ async def delete_client(
 
 
 @router.post(
-    "/{client_id}/churn", operation_id="churnClient", summary="Record that a client churned"
+    "/{client_id:uuid}/churn", operation_id="churnClient", summary="Record that a client churned"
 )
 async def churn_client(
     client_id: uuid.UUID,
@@ -317,7 +317,7 @@ async def churn_client(
 
 
 @router.post(
-    "/{client_id}/reactivate",
+    "/{client_id:uuid}/reactivate",
     operation_id="reactivateClient",
     summary="Bring a churned client back to active",
 )
@@ -334,7 +334,7 @@ async def reactivate_client(
 
 
 @router.get(
-    "/{client_id}/stage-history",
+    "/{client_id:uuid}/stage-history",
     operation_id="listClientStageHistory",
     summary="Every lifecycle stage change of a client, oldest first",
 )
