@@ -196,7 +196,9 @@ def _check_scale(measure: Measure, path: str) -> list[Problem]:
             problems.append(Problem(path, "a categorical scale fits only attribute measures"))
         for value, points in scale.points.items():
             if not _in_range(points):
-                problems.append(Problem(f"{path}.points.{value}", "must be between 0 and 100"))
+                # The category is the client's text: it goes in the message, never the path.
+                message = f"{value!r}: points must be between 0 and 100"
+                problems.append(Problem(f"{path}.categories", message))
         if not _in_range(scale.default):
             problems.append(Problem(f"{path}.default", "must be between 0 and 100"))
         return problems

@@ -73,6 +73,21 @@ class TestCreate:
             ["body", "measures", 0, "window_days"],
         ]
 
+    async def test_a_category_is_named_in_the_message_not_the_location(
+        self, api: httpx.AsyncClient
+    ) -> None:
+        """A category is the client's own text (brackets, dots): it must not be parsed as a
+        path, and the location names the API's field."""
+        scale = {"categories": {"gold[x].y": 120, "silver": 50}, "default": 30}
+        body = {
+            "name": "Plans",
+            "tiers": ["mid"],
+            "measures": [measure("plan", "attribute", attribute="plan", scale=scale)],
+        }
+        response = await api.post("/v1/scorecards", json=body)
+        assert error_locs(response) == [["body", "measures", 0, "scale", "categories"]]
+        assert "'gold[x].y'" in response.json()["errors"][0]["msg"]
+
     async def test_refuses_an_unknown_kind_as_a_field_error(self, api: httpx.AsyncClient) -> None:
         body = {"name": "X", "tiers": ["mid"], "measures": [measure("a", "vibes")]}
         assert ["body", "measures", 0, "kind"] in error_locs(

@@ -320,7 +320,7 @@ class TestValidation:
     def test_categorical_points_outside_0_to_100(self) -> None:
         scale = CategoricalScale({"gold": 120}, default=-5)
         tier = measure("a", scale=scale, kind=MeasureKind.ATTRIBUTE)
-        assert fields(card(tier)) == ["measures[0].scale.points.gold", "measures[0].scale.default"]
+        assert fields(card(tier)) == ["measures[0].scale.categories", "measures[0].scale.default"]
 
     def test_categorical_scale_only_on_attributes(self) -> None:
         scale = CategoricalScale({"gold": 100})
