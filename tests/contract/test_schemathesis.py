@@ -13,7 +13,7 @@ from schemathesis.core.failures import AcceptedNegativeData, Failure, FailureGro
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from app.config import Settings
-from app.db.session import create_engine
+from app.db.session import create_engine, create_sessionmaker
 from app.main import create_app
 from app.services.workspaces import create_workspace
 from tests.databases import wipe
@@ -21,18 +21,21 @@ from tests.databases import wipe
 
 @pytest.fixture(scope="module")
 def conformance_app(database_url: str) -> Iterator[tuple[FastAPI, str]]:
-    """The app on an unpooled engine: schemathesis drives it from its own event loop."""
-    engine = create_engine(database_url, pooled=False)
-    app = create_app(Settings(database_url=database_url), engine=engine)
+    """The app as it serves requests, on a pooled engine: schemathesis calls every application
+    from one event loop thread of its own, where the pool's connections live. Without the
+    embedded runner: schemathesis keeps an app's lifespan running until the process ends, and
+    a runner left behind would take the outbox rows of every later test."""
+    app = create_app(Settings(database_url=database_url, embedded_runner=False))
+    setup = create_engine(database_url, pooled=False)
 
     async def make_key() -> str:
-        async with app.state.sessionmaker.begin() as session:
+        async with create_sessionmaker(setup).begin() as session:
             _, issued = await create_workspace(session, "Conformance")
         return issued.secret
 
     key = asyncio.run(make_key())
     yield app, key
-    asyncio.run(wipe(engine))
+    asyncio.run(wipe(setup))
 
 
 # The document does not depend on the database; each test then calls its own app instance.
