@@ -239,7 +239,11 @@ class OutboxRepository:
         if ids:
             await self.session.execute(
                 sa.update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids), OutboxMessage.consumer.is_(None))
+                .where(
+                    OutboxMessage.id.in_(ids),
+                    OutboxMessage.consumer.is_(None),
+                    OutboxMessage.status == JobStatus.PENDING.value,
+                )
                 .values(status=JobStatus.SUCCEEDED.value, fact_id=OutboxMessage.id, finished_at=now)
             )
 
@@ -249,7 +253,7 @@ class OutboxRepository:
         if ids:
             await self.session.execute(
                 sa.update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
+                .where(OutboxMessage.id.in_(ids), OutboxMessage.status == JobStatus.PENDING.value)
                 .values(available_at=until, last_error=error)
             )
 
