@@ -3,7 +3,7 @@
 fortnight before to 6 in the last one (usage_drop: -85%, from a baseline of at least 20)."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +12,7 @@ import httpx
 
 from app.config import Settings
 from app.main import create_app
+from tests.e2e.processes import wait_until
 
 SIGNALS = {"gone_quiet", "usage_drop"}
 CATCH_UP_SECONDS = 15.0
@@ -67,6 +68,24 @@ def background_state(api: httpx.Client, client_id: str) -> dict[str, Any]:
         "open_signals": sorted(s["kind"] for s in signals["data"]),
         "jobs": sorted((j["kind"], j["status"], j["last_error"]) for j in jobs),
     }
+
+
+def wait_caught_up(api: httpx.Client, client_id: str, logs: Callable[[], str]) -> None:
+    """Until the background has scored the client, opened the story's signals and finished
+    every job; on timeout the failure shows what it saw and the processes' logs."""
+    wait_until(
+        lambda: caught_up(background_state(api, client_id)),
+        seconds=CATCH_UP_SECONDS,
+        explain=lambda: f"{background_state(api, client_id)}\n{logs()}",
+    )
+
+
+def assert_the_story_plays_out(api: httpx.Client, logs: Callable[[], str]) -> None:
+    """Events in, then a stored score, `gone_quiet` and `usage_drop` open, jobs succeeded."""
+    client_id = create_client_going_quiet(api)
+    wait_caught_up(api, client_id, logs)
+    signals = api.get("/v1/signals", params={"status": "open"}).json()["data"]
+    assert {s["kind"] for s in signals if s["client_id"] == client_id} >= SIGNALS
 
 
 def caught_up(state: dict[str, Any]) -> bool:

@@ -21,10 +21,10 @@ from tests.e2e.processes import (
 )
 from tests.e2e.story import (
     CATCH_UP_SECONDS,
-    background_state,
-    caught_up,
+    assert_the_story_plays_out,
     create_client_going_quiet,
     create_client_going_quiet_offline,
+    wait_caught_up,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -82,26 +82,12 @@ def started(
         yield result
 
 
-def _wait_caught_up(started: Started, http: httpx.Client, client_id: str) -> None:
-    wait_until(
-        lambda: caught_up(background_state(http, client_id)),
-        seconds=CATCH_UP_SECONDS,
-        explain=lambda: f"{background_state(http, client_id)}\n{started.logs()}",
-    )
-
-
 class TestServeAndWorker:
     def test_events_become_a_stored_score_open_signals_and_succeeded_jobs(
         self, started: Started
     ) -> None:
         with started.api() as http:
-            client_id = create_client_going_quiet(http)
-            _wait_caught_up(started, http, client_id)
-            signals = http.get("/v1/signals", params={"status": "open"}).json()["data"]
-        assert {s["kind"] for s in signals if s["client_id"] == client_id} >= {
-            "gone_quiet",
-            "usage_drop",
-        }
+            assert_the_story_plays_out(http, started.logs)
 
     async def test_sigterm_stops_each_cleanly_and_restarts_run_what_waited(
         self, started: Started
@@ -128,6 +114,6 @@ class TestServeAndWorker:
         started.wait_worker_polling()
         with started.api() as http:
             for client_id in (queued, offline):
-                _wait_caught_up(started, http, client_id)
+                wait_caught_up(http, client_id, started.logs)
         started.worker.assert_stops_cleanly()
         started.server.assert_stops_cleanly()

@@ -7,13 +7,11 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from tests.e2e.processes import Service, api, create_workspace, serve_env, services, wait_until
+from tests.e2e.processes import Service, api, create_workspace, serve_env, services
 from tests.e2e.story import (
-    CATCH_UP_SECONDS,
-    background_state,
-    caught_up,
-    create_client_going_quiet,
+    assert_the_story_plays_out,
     create_client_going_quiet_offline,
+    wait_caught_up,
 )
 
 
@@ -36,26 +34,12 @@ def started(module_database: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield Started(server, module_database, key)
 
 
-def _wait_caught_up(started: Started, http: httpx.Client, client_id: str) -> None:
-    wait_until(
-        lambda: caught_up(background_state(http, client_id)),
-        seconds=CATCH_UP_SECONDS,
-        explain=lambda: f"{background_state(http, client_id)}\n{started.server.log()}",
-    )
-
-
 class TestEmbeddedServe:
     def test_events_become_a_stored_score_open_signals_and_succeeded_jobs(
         self, started: Started
     ) -> None:
         with started.api() as http:
-            client_id = create_client_going_quiet(http)
-            _wait_caught_up(started, http, client_id)
-            signals = http.get("/v1/signals", params={"status": "open"}).json()["data"]
-        assert {s["kind"] for s in signals if s["client_id"] == client_id} >= {
-            "gone_quiet",
-            "usage_drop",
-        }
+            assert_the_story_plays_out(http, started.server.log)
         assert started.server.process is not None
         assert started.server.process.poll() is None
 
@@ -81,5 +65,5 @@ class TestEmbeddedServe:
 
         started.server.start().wait_ready()
         with started.api() as http:
-            _wait_caught_up(started, http, client_id)
+            wait_caught_up(http, client_id, started.server.log)
         started.server.assert_stops_cleanly()
