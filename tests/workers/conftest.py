@@ -125,7 +125,7 @@ class WorkerProcesses:
     directory: Path
     started: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
-    def start(self, redis_url: str) -> subprocess.Popen[bytes]:
+    def start(self, redis_url: str, registry: str = "probe") -> subprocess.Popen[bytes]:
         env = {
             **os.environ,
             "TENURE_DATABASE_URL": self.database_url,
@@ -137,7 +137,7 @@ class WorkerProcesses:
         }
         log = open(self.directory / f"worker-{len(self.started)}.log", "wb")  # noqa: SIM115
         process = subprocess.Popen(
-            [sys.executable, "-m", "tests.workers.worker_process"],
+            [sys.executable, "-m", "tests.workers.worker_process", registry],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=log,

@@ -127,11 +127,16 @@ FAST_SWEEP = Timetable(Cadence.SECONDS, every=2)
 
 
 def probe_registry() -> Registry:
-    """The real registry plus the probe and two consumers of `health.changed` (one steady, one
-    that fails twice), with the sweeper every 2 s so faults heal quickly."""
+    """The real registry plus the probe, with the sweeper every 2 s so faults heal quickly."""
     base = default_registry()
     schedules = [
         replace(s, timetable=FAST_SWEEP) if s.job.name == "outbox.sweep" else s
         for s in base.schedules
     ]
-    return Registry([*base.jobs.values(), PROBE, *FAN_OUT], schedules)
+    return Registry([*base.jobs.values(), PROBE], schedules)
+
+
+def fan_out_registry() -> Registry:
+    """The probe registry plus two consumers of `health.changed`: kept apart, since their
+    read-modify-write of a client's attributes would race the probe's own."""
+    return probe_registry().extended(FAN_OUT)

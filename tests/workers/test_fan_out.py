@@ -25,7 +25,7 @@ from tests.workers.probe import (
     FLAKY_FAILURES,
     STEADY_CONSUMER,
     counting_consumer,
-    probe_registry,
+    fan_out_registry,
 )
 
 HEALTH_CHANGED = OutboxKind.HEALTH_CHANGED.value
@@ -33,7 +33,7 @@ HEALTH_CHANGED = OutboxKind.HEALTH_CHANGED.value
 
 @pytest.fixture
 def embedded_registry() -> Registry:
-    return probe_registry()
+    return fan_out_registry()
 
 
 async def _rows(app: FastAPI, kind: str) -> list[OutboxMessage]:
@@ -115,7 +115,7 @@ class TestWorkerFanOut:
         redis_url: str,
         workers: WorkerProcesses,
     ) -> None:
-        workers.start(redis_url)
+        workers.start(redis_url, "fan-out")
         await wait_until(_settled(app), seconds=30, explain=workers.logs)
         async with api_in_arq_mode(database_url, redis_url, workspace.admin_key) as api:
             client = (await api.post("/v1/clients", json={"name": "Fan Co"})).json()
