@@ -160,7 +160,7 @@ async def evaluate_clients(
     """Score the clients as of `now` from the events recorded by then; flushes only."""
     if await WorkspaceRepository(session).get(workspace_id) is None:
         return Evaluation(0, 0)
-    cards = await assignment(session, workspace_id, now)
+    cards = await assignment(session, workspace_id)
     refs = await HealthRepository(session).clients(workspace_id, sorted(set(client_ids)))
     return await _evaluate(
         session, workspace_id, refs, Selection.of([r.id for r in refs]), cards, now
@@ -269,7 +269,7 @@ async def rescore_workspace(
     On PostgreSQL the next batch's aggregates are read on a second connection while this
     batch is scored and stored, so the database and Python work at the same time. The read
     ahead sees committed events, contracts and clients only, which is all it reads."""
-    cards = await assignment(session, workspace_id, now)
+    cards = await assignment(session, workspace_id)
     repo = HealthRepository(session)
     as_of = AsOf(now, known_by=now)
     reader = _reader(session)
@@ -350,7 +350,7 @@ async def get_health(
             "as_of is in the future",
             errors=[{"loc": ["query", "as_of"], "msg": "in the future", "type": "value_error"}],
         )
-    cards = await assignment(session, workspace_id, now)
+    cards = await assignment(session, workspace_id)
     repo = HealthRepository(session)
     before = await repo.before(workspace_id, [client.id], at)
     previous = {c: stored_score(row) for c, row in before.items()}
@@ -455,7 +455,7 @@ async def portfolio(
         cursor=cursor,
         limit=limit,
     )
-    cards = await assignment(session, principal.workspace_id, now)
+    cards = await assignment(session, principal.workspace_id)
     refs = [ClientRef(c.id, c.tier) for c in clients.items]
     scored = {
         s.client_id: s

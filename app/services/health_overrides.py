@@ -27,7 +27,7 @@ async def create_override(
 ) -> HealthOverride:
     """A band, or a score whose band follows from the client's scorecard."""
     client = await load_client(session, principal, client_id)
-    cards = await assignment(session, principal.workspace_id, now)
+    cards = await assignment(session, principal.workspace_id)
     card = cards.for_tier(client.tier)
     if card is None:
         raise NotFound("no scorecard applies to this client")

@@ -81,10 +81,10 @@ class Backtest:
 
 
 async def _target(
-    session: AsyncSession, workspace_id: uuid.UUID, scorecard_id: uuid.UUID, now: datetime
+    session: AsyncSession, workspace_id: uuid.UUID, scorecard_id: uuid.UUID
 ) -> tuple[Assignment, LiveScorecard, list[ClientRef]]:
     """The scorecard and the clients it scores by the precedence."""
-    cards = await assignment(session, workspace_id, now)
+    cards = await assignment(session, workspace_id)
     card = cards.by_id(scorecard_id)
     if card is None:
         raise NotFound("scorecard not found")
@@ -118,7 +118,7 @@ async def preview(
     now: datetime,
 ) -> Preview:
     workspace_id = principal.workspace_id
-    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    cards, card, refs = await _target(session, workspace_id, scorecard_id)
     draft_card = check_definition(card.card.name, {**to_document(card.card), **draft})
     trial = replace(card, version=card.version + 1, card=draft_card)
     as_of = AsOf(now, known_by=now)
@@ -169,7 +169,7 @@ async def backfill(
             "step_days", f"{steps} moments exceed {MAX_BACKFILL_STEPS}; use a longer step"
         )
     moments = [start + i * step for i in range(steps)]
-    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    cards, card, refs = await _target(session, workspace_id, scorecard_id)
     max_evaluations = MAX_BACKFILL_EVALUATIONS
     if len(moments) * len(refs) > max_evaluations:
         raise _invalid(
@@ -230,7 +230,7 @@ async def backtest(
     at = at or now - horizon
     if at > now:
         raise _invalid("at", "must not be in the future", where="query")
-    cards, card, refs = await _target(session, workspace_id, scorecard_id, now)
+    cards, card, refs = await _target(session, workspace_id, scorecard_id)
     alive = [
         r
         for r in refs

@@ -101,7 +101,7 @@ async def add_default(session: AsyncSession, workspace_id: uuid.UUID, now: datet
     await repo.add(scorecard, version)
 
 
-async def assignment(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> Assignment:
+async def assignment(session: AsyncSession, workspace_id: uuid.UUID) -> Assignment:
     pairs = await ScorecardRepository(session).active(workspace_id)
     return Assignment(tuple(live(s, v) for s, v in pairs))
 
@@ -244,7 +244,7 @@ async def delete_scorecard(
 
 
 async def get_scorecard(
-    session: AsyncSession, principal: Principal, scorecard_id: uuid.UUID, now: datetime
+    session: AsyncSession, principal: Principal, scorecard_id: uuid.UUID
 ) -> ScorecardView:
     scorecard, version = await _load(session, principal.workspace_id, scorecard_id)
     return ScorecardView(scorecard, version)
@@ -257,7 +257,6 @@ async def list_scorecards(
     sort: str,
     cursor: str | None,
     limit: int,
-    now: datetime,
 ) -> Page[ScorecardView]:
     repo = ScorecardRepository(session)
     page = await repo.page(principal.workspace_id, sort=sort, cursor=cursor, limit=limit)

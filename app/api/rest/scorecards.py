@@ -86,14 +86,11 @@ async def create_scorecard(
 async def list_scorecards(
     session: SessionDep,
     principal: ReadPrincipal,
-    now: NowDep,
     sort: ScorecardSort = "created_at",
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
 ) -> ScorecardPage:
-    page = await service.list_scorecards(
-        session, principal, sort=sort, cursor=cursor, limit=limit, now=now
-    )
+    page = await service.list_scorecards(session, principal, sort=sort, cursor=cursor, limit=limit)
     return ScorecardPage(
         data=[to_read(v) for v in page.items], next_cursor=page.next_cursor, has_more=page.has_more
     )
@@ -104,10 +101,9 @@ async def get_scorecard(
     scorecard_id: uuid.UUID,
     session: SessionDep,
     principal: ReadPrincipal,
-    now: NowDep,
     response: Response,
 ) -> ScorecardRead:
-    return _read(response, await service.get_scorecard(session, principal, scorecard_id, now))
+    return _read(response, await service.get_scorecard(session, principal, scorecard_id))
 
 
 @router.patch(
