@@ -10,7 +10,6 @@ first item wins), since two rows for one client in one export are a mistake to s
 resolve silently.
 """
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +23,7 @@ from app.domain.clients import (
     derived_acquisition,
     stage_change,
 )
+from app.domain.limits import json_size
 
 COLUMNS = (
     "name",
@@ -126,8 +126,7 @@ def plan(
     if "attributes" in sent:
         merged = {**before["attributes"], **sent["attributes"]}
         after["attributes"] = {k: v for k, v in merged.items() if v is not None}
-        text = json.dumps(after["attributes"], separators=(",", ":"), ensure_ascii=False)
-        size = len(text.encode())  # UTF-8 bytes, as app.domain.clients.check_attributes
+        size = json_size(after["attributes"])
         if size > vocabulary.max_attributes_bytes:
             message = f"take {size} bytes; the limit is {vocabulary.max_attributes_bytes}"
             errors.append(_error("attributes", message, "too_large"))

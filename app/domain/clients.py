@@ -1,13 +1,13 @@
 """Client rules: tier and stage vocabulary, acquisition, churn and reactivation, attribute
 limits."""
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 from typing import Any
 
+from app.domain.limits import json_size
 from app.errors import Conflict, InvalidInput
 
 
@@ -92,7 +92,7 @@ def stage_change(current: str | None, new: str, now: datetime) -> StageChange | 
 
 
 def check_attributes(attributes: dict[str, Any], max_bytes: int) -> None:
-    size = len(json.dumps(attributes, separators=(",", ":"), ensure_ascii=False).encode())
+    size = json_size(attributes)
     if size > max_bytes:
         raise InvalidInput(
             f"attributes take {size} bytes; the limit is {max_bytes}",

@@ -16,6 +16,7 @@ serializer, date arithmetic).
   record a client keeps; 9000 leaves a thousand years of arithmetic before 9999.
 """
 
+import json
 import math
 import re
 import sys
@@ -48,6 +49,12 @@ NUMBER_TOO_LARGE = JsonFault(
 )
 
 NOT_FINITE = JsonFault("number_not_finite", "numbers must be finite (no NaN or Infinity)")
+
+
+def json_size(value: Any) -> int:
+    """The UTF-8 bytes of a JSON value written compactly: how free-form JSON is measured
+    against its cap (client attributes, event properties), whatever the client's spacing."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def text_fault(text: str) -> JsonFault | None:

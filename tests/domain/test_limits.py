@@ -11,6 +11,7 @@ from app.domain.limits import (
     MAX_NUMBER,
     date_fault,
     json_fault,
+    json_size,
     time_fault,
 )
 from app.domain.scorecards import MAX_WINDOW_DAYS
@@ -95,3 +96,9 @@ class TestTimes:
         margin = timedelta(days=2 * MAX_WINDOW_DAYS + 730)
         assert (EARLIEST_TIME - margin).year >= 1
         assert (LATEST_TIME + margin).year <= 9999
+
+
+class TestJsonSize:
+    def test_counts_compact_utf8_bytes_whatever_the_spacing(self) -> None:
+        # {"a":"é","b":[1,2]}: 19 characters, é two bytes in UTF-8
+        assert json_size({"a": "é", "b": [1, 2]}) == 20

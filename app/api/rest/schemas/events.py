@@ -1,4 +1,3 @@
-import json
 import re
 import uuid
 from datetime import datetime
@@ -33,7 +32,7 @@ from app.api.rest.schemas.common import (
     unstorable,
 )
 from app.domain.events import MAX_PROPERTIES_BYTES
-from app.domain.limits import text_fault
+from app.domain.limits import json_size, text_fault
 
 MAX_BATCH = 5000
 EventTypeName = Annotated[
@@ -127,8 +126,7 @@ class EventIn(InputModel):
     @classmethod
     def _properties_fit(cls, value: dict[str, Any]) -> dict[str, Any]:
         # JsonObject has refused NaN, NUL and lone surrogates: this measures what remains.
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-        size = len(text.encode())  # UTF-8 bytes, as client attributes are measured
+        size = json_size(value)
         if size > MAX_PROPERTIES_BYTES:
             raise ValueError(f"properties take {size} bytes; the limit is {MAX_PROPERTIES_BYTES}")
         return value
