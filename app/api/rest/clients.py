@@ -17,7 +17,7 @@ from app.api.deps import (
     WritePrincipal,
 )
 from app.api.problems import field_problems
-from app.api.rest.responses import set_etag, set_location
+from app.api.rest.responses import item_problem, set_etag, set_location
 from app.api.rest.schemas.client_batch import (
     MAX_CLIENT_BATCH,
     ClientBatch,
@@ -37,6 +37,7 @@ from app.api.rest.schemas.clients import (
 from app.db.repositories.clients import ClientFilters
 from app.domain.client_batch import ClientItem, Rejected
 from app.domain.clients import AcquiredAtSource, ClientStatus
+from app.domain.limits import text_fault
 from app.errors import InvalidInput, PayloadTooLarge
 from app.services import client_batch
 from app.services import clients as service
@@ -119,37 +120,22 @@ def _batch_item(index: int, raw: object) -> ClientItem | Rejected:
 
 
 def _echoable(raw: object) -> str | None:
-    """A rejected item's external id, when it can be sent back as it came (valid UTF-8
+    """A rejected item's external id, when it can be sent back as it came (valid Unicode
     without NUL, a sane length); otherwise the index alone names the item."""
     value = raw.get("external_id") if isinstance(raw, dict) else None
-    if not isinstance(value, str) or not 0 < len(value) <= 255 or "\x00" in value:
-        return None
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # a lone surrogate
+    if not isinstance(value, str) or not 0 < len(value) <= 255 or text_fault(value):
         return None
     return value
 
 
 def _batch_result(result: ItemResult) -> dict[str, Any]:
     """Plain JSON: a batch answers up to 5,000 of these, too many to build models for."""
-    problem = None
-    if result.problem is not None:
-        slug = "conflict" if result.problem.status == 409 else "validation-error"
-        problem = {
-            "type": f"urn:tenure:problem:{slug}",
-            "title": result.problem.title,
-            "status": result.problem.status,
-            "detail": result.problem.detail,
-            "instance": None,
-            "errors": result.problem.errors,
-        }
     return {
         "index": result.index,
         "status": result.status.value,
         "external_id": result.external_id,
         "id": str(result.id) if result.id is not None else None,
-        "problem": problem,
+        "problem": item_problem(result.problem),
     }
 
 

@@ -17,6 +17,7 @@ from app.api.deps import (
     WritePrincipal,
 )
 from app.api.problems import field_problems
+from app.api.rest.responses import item_problem
 from app.api.rest.schemas.common import IsoDateTime
 from app.api.rest.schemas.events import (
     MAX_BATCH,
@@ -66,22 +67,11 @@ def _parse(raw: object) -> EventInput | ItemProblem:
 
 def _result(result: ItemResult) -> dict[str, Any]:
     """Plain JSON: a batch answers up to 5,000 of these, too many to build models for."""
-    problem = None
-    if result.problem is not None:
-        problem = {
-            "type": "urn:tenure:problem:validation-error",
-            "title": result.problem.title,
-            "status": result.problem.status,
-            "detail": result.problem.detail,
-            "instance": None,
-            "errors": result.problem.errors,
-        }
-    event_id = str(result.id) if result.id is not None else None
     return {
         "index": result.index,
         "status": result.status.value,
-        "id": event_id,
-        "problem": problem,
+        "id": str(result.id) if result.id is not None else None,
+        "problem": item_problem(result.problem),
     }
 
 
