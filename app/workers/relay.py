@@ -7,7 +7,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -100,7 +100,7 @@ class ArqDispatcher:
             rows = await outbox.claim_for_relay(now, self.batch)
             if not rows:
                 return 0
-            routing = await route(env, outbox, rows, now)
+            runnable = await route(env, outbox, rows, now)
             await asyncio.gather(
                 *(
                     pool.enqueue_job(
@@ -109,12 +109,12 @@ class ArqDispatcher:
                         _job_id=job_key(str(row.id), row.generation),
                         _queue_name=QUEUE_NAME,
                     )
-                    for row, job in routing.runnable
+                    for row, job in runnable
                 )
             )
-            await outbox.mark_enqueued([row.id for row, _ in routing.runnable], now)
+            await outbox.mark_enqueued([row.id for row, _ in runnable], now)
             await session.commit()
-        metrics.RELAYED.inc(len(routing.runnable))
+        metrics.RELAYED.inc(len(runnable))
         return len(rows)
 
     async def close(self) -> None:
@@ -123,54 +123,45 @@ class ArqDispatcher:
             self._pool = None
 
 
-@dataclass
-class Routing:
-    runnable: list[tuple[ClaimedRow, Job]] = field(default_factory=list)
-    """Rows to run now, with their job: rows that name it, and facts just fanned out."""
-
-
 async def route(
     env: JobEnvironment, outbox: OutboxRepository, rows: list[ClaimedRow], now: datetime
-) -> Routing:
-    """Inside the caller's transaction: a row that names its consumer goes to that job; a fact
-    fans out — the row becomes its first consumer's, and a copy is written for each further
-    one. A known fact no job consumes is finished; a kind or consumer this process does not
-    know (a rolling deploy) waits, with the reason visible, for a process that does."""
-    routing = Routing()
+) -> list[tuple[ClaimedRow, Job]]:
+    """Inside the caller's transaction, the rows to run now with their jobs: a row that names
+    its consumer goes to that job; a fact fans out — the row becomes its first consumer's, and
+    a copy is written for each further one. A known fact no job consumes is finished; a kind
+    or consumer this process does not know (a rolling deploy) waits, with the reason visible,
+    for a process that does."""
+    runnable: list[tuple[ClaimedRow, Job]] = []
     unroutable: list[uuid.UUID] = []
     unconsumed: list[uuid.UUID] = []
-    facts: dict[str, list[ClaimedRow]] = {}
+    facts: dict[str, list[tuple[ClaimedRow, tuple[Job, ...]]]] = {}
     for row in rows:
         if row.consumer is not None:
             job = env.registry.job(row.consumer)
             if job is None:
                 unroutable.append(row.id)
             else:
-                routing.runnable.append((row, job))
+                runnable.append((row, job))
             continue
         consumers = env.registry.consumers(row.kind)
         if consumers:
-            facts.setdefault(consumers[0].name, []).append(row)
+            facts.setdefault(consumers[0].name, []).append((row, consumers))
         elif is_fact(row.kind):
             unconsumed.append(row.id)
         else:
             unroutable.append(row.id)
+    further: list[tuple[ClaimedRow, Job]] = []
     for first, group in facts.items():
-        assigned = await outbox.assign([row.id for row in group], first)
-        for row in group:
-            if row.id not in assigned:
-                continue  # another relay fanned it out meanwhile
-            consumers = env.registry.consumers(row.kind)
-            routing.runnable.append(
-                (ClaimedRow(row.id, row.kind, row.generation, first), consumers[0])
-            )
-            copies = await outbox.copy_for(row, [job.name for job in consumers[1:]], now)
-            routing.runnable += [
-                (copy, job) for copy, job in zip(copies, consumers[1:], strict=True)
-            ]
+        assigned = await outbox.assign([row.id for row, _ in group], first)
+        for row, consumers in group:
+            if row.id in assigned:  # else another relay fanned it out meanwhile
+                runnable.append((replace(row, consumer=first), consumers[0]))
+                further += [(row, job) for job in consumers[1:]]
+    copies = await outbox.copy_for([(row, job.name) for row, job in further], now)
+    runnable += [(copy, job) for copy, (_, job) in zip(copies, further, strict=True)]
     await outbox.finish_unconsumed(unconsumed, now)
     await outbox.set_aside(unroutable, now + UNROUTABLE_WAIT, UNROUTABLE)
-    return routing
+    return runnable
 
 
 class Relay:

@@ -35,10 +35,10 @@ class InProcessDispatcher:
             rows = await outbox.due(env.clock(), free, set(self.running))
             if not rows:
                 return 0
-            routing = await route(env, outbox, rows, env.clock())
+            runnable = await route(env, outbox, rows, env.clock())
             await session.commit()
         started = 0
-        for row, job in routing.runnable[:free]:
+        for row, job in runnable[:free]:
             task = asyncio.create_task(
                 execute(env, job, row.id, retry_waits_as=JobStatus.PENDING),
                 name=f"tenure-job-{job.name}",

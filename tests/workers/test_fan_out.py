@@ -144,8 +144,8 @@ async def _route_once(app: FastAPI, env: JobEnvironment) -> list[str]:
     async with app.state.sessionmaker.begin() as session:
         outbox = OutboxRepository(session)
         rows = await outbox.due(datetime.now(UTC), 10, set())
-        routing = await route(env, outbox, rows, datetime.now(UTC))
-    return sorted(job.name for _, job in routing.runnable)
+        runnable = await route(env, outbox, rows, datetime.now(UTC))
+    return sorted(job.name for _, job in runnable)
 
 
 class TestRouting:

@@ -102,6 +102,41 @@ _SUCCEED = (
 )
 
 
+_COPY_SOURCE = sa.select(
+    sa.bindparam("new_id", type_=sa.Uuid()),
+    _OUTBOX.c.workspace_id,
+    _OUTBOX.c.kind,
+    _OUTBOX.c.payload,
+    sa.bindparam("dedupe_key", type_=sa.String()),
+    sa.literal(JobStatus.PENDING.value),
+    sa.literal(0),
+    sa.literal(0),
+    _OUTBOX.c.created_at,
+    _NOW,
+    sa.bindparam("consumer", type_=sa.String()),
+    _OUTBOX.c.id,
+).where(_OUTBOX.c.id == sa.bindparam("fact_id", type_=sa.Uuid()))
+_COPY_COLUMNS = (
+    "id",
+    "workspace_id",
+    "kind",
+    "payload",
+    "dedupe_key",
+    "status",
+    "attempts",
+    "generation",
+    "created_at",
+    "available_at",
+    "consumer",
+    "fact_id",
+)
+_COPY = {
+    name: insert(_OUTBOX).from_select(_COPY_COLUMNS, _COPY_SOURCE).on_conflict_do_nothing()
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+"""A fact's row copied for a further consumer (fan-out), built once like the two above."""
+
+
 _ROW = (OutboxMessage.id, OutboxMessage.kind, OutboxMessage.generation, OutboxMessage.consumer)
 
 
@@ -181,45 +216,16 @@ class OutboxRepository:
         return set(result.scalars().all())
 
     async def copy_for(
-        self, fact: ClaimedRow, consumers: list[str], now: datetime
+        self, facts: list[tuple[ClaimedRow, str]], now: datetime
     ) -> list[ClaimedRow]:
-        """A pending row of the fact for each further consumer, its payload copied inside the
-        database; the dedupe key (fact, consumer) makes a second fan-out write nothing."""
-        copies = [ClaimedRow(uuid.uuid4(), fact.kind, 0, consumer) for consumer in consumers]
-        if not copies:
+        """For each (fact, further consumer), a pending row of the fact for that consumer, in
+        one statement that copies the payload inside the database; the dedupe key (fact,
+        consumer) makes a second fan-out of the same fact write nothing."""
+        if not facts:
             return []
-        insert = pg_insert if self._dialect == "postgresql" else sqlite_insert
-        source = sa.select(
-            sa.bindparam("new_id", type_=sa.Uuid()),
-            _OUTBOX.c.workspace_id,
-            _OUTBOX.c.kind,
-            _OUTBOX.c.payload,
-            sa.bindparam("dedupe_key", type_=sa.String()),
-            sa.literal(JobStatus.PENDING.value),
-            sa.literal(0),
-            sa.literal(0),
-            _OUTBOX.c.created_at,
-            sa.bindparam("now", type_=UTCDateTime()),
-            sa.bindparam("consumer", type_=sa.String()),
-            _OUTBOX.c.id,
-        ).where(_OUTBOX.c.id == sa.bindparam("fact_id", type_=sa.Uuid()))
-        columns = [
-            "id",
-            "workspace_id",
-            "kind",
-            "payload",
-            "dedupe_key",
-            "status",
-            "attempts",
-            "generation",
-            "created_at",
-            "available_at",
-            "consumer",
-            "fact_id",
-        ]
-        stmt = insert(_OUTBOX).from_select(columns, source).on_conflict_do_nothing()
+        copies = [ClaimedRow(uuid.uuid4(), fact.kind, 0, consumer) for fact, consumer in facts]
         await self.session.execute(
-            stmt,
+            _COPY[self._dialect],
             [
                 {
                     "new_id": copy.id,
@@ -228,7 +234,7 @@ class OutboxRepository:
                     "consumer": copy.consumer,
                     "fact_id": fact.id,
                 }
-                for copy in copies
+                for (fact, _), copy in zip(facts, copies, strict=True)
             ],
         )
         self.session.info[OUTBOX_WRITTEN] = True
