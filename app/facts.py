@@ -7,8 +7,9 @@ Rows whose kind is a job's own name (a schedule's tick, a requested rescore) are
 that job, not facts; they carry a `JobRequest`."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -16,10 +17,19 @@ from app.domain.jobs import OutboxKind
 
 
 class Fact(BaseModel):
-    """Frozen and strict about its fields: a payload that does not parse is a bug, not data."""
+    """Frozen and strict about its fields: a payload that does not parse is a bug, not data.
+    Each fact carries one list of items, at most `per_fact` of them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     kind: ClassVar[OutboxKind]
+    per_fact: ClassVar[int]
+
+    @classmethod
+    def split(cls, items: Sequence[Any]) -> list[Self]:
+        """As many facts as the items need, so that no one job's run grows too long."""
+        (field,) = cls.model_fields
+        size = cls.per_fact
+        return [cls(**{field: items[i : i + size]}) for i in range(0, len(items), size)]
 
 
 MAX_CLIENTS_PER_FACT = 1000
@@ -32,6 +42,7 @@ class ClientsChanged(Fact):
     """Clients whose events, contracts or fields changed: their health is evaluated again."""
 
     kind = OutboxKind.CLIENTS_CHANGED
+    per_fact = MAX_CLIENTS_PER_FACT
     client_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_CLIENTS_PER_FACT)
 
 
@@ -51,6 +62,7 @@ class HealthChange(BaseModel):
 
 class HealthChanged(Fact):
     kind = OutboxKind.HEALTH_CHANGED
+    per_fact = MAX_ITEMS_PER_FACT
     changes: list[HealthChange] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 
@@ -71,11 +83,13 @@ class ResolvedSignal(OpenedSignal):
 
 class SignalsOpened(Fact):
     kind = OutboxKind.SIGNAL_OPENED
+    per_fact = MAX_ITEMS_PER_FACT
     signals: list[OpenedSignal] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 
 class SignalsResolved(Fact):
     kind = OutboxKind.SIGNAL_RESOLVED
+    per_fact = MAX_ITEMS_PER_FACT
     signals: list[ResolvedSignal] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 

@@ -40,7 +40,7 @@ from app.domain.scorecards import UNKNOWN_BAND
 from app.domain.scorecards import Scorecard as Card
 from app.domain.signals import ScoreTrend
 from app.errors import InvalidInput, NotFound
-from app.facts import MAX_ITEMS_PER_FACT, HealthChange, HealthChanged
+from app.facts import HealthChange, HealthChanged
 from app.services.clients import load_client
 from app.services.outbox import emit
 from app.services.scorecards import Assignment, LiveScorecard, assignment, in_force_at
@@ -213,15 +213,7 @@ async def _evaluate(
         rows.append(snapshot_row(workspace_id, scored, now, "live", now))
         changes.append(_change(scored, previous.get(m.client_id), now))
     await repo.store(rows)
-    await emit(
-        session,
-        (
-            HealthChanged(changes=changes[start : start + MAX_ITEMS_PER_FACT])
-            for start in range(0, len(changes), MAX_ITEMS_PER_FACT)
-        ),
-        workspace_id=workspace_id,
-        now=now,
-    )
+    await emit(session, HealthChanged.split(changes), workspace_id=workspace_id, now=now)
     await session.flush()
     await evaluate_signals(session, workspace_id, ids, now, trends)
     return Evaluation(len(measured), len(rows))

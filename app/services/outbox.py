@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories.outbox import NewMessage, OutboxRepository
-from app.facts import MAX_CLIENTS_PER_FACT, ClientsChanged, Fact
+from app.facts import ClientsChanged, Fact
 
 
 async def emit(
@@ -51,12 +51,4 @@ async def announce_changed_clients(
     """Clients whose events, contracts or fields changed: their health is evaluated again. A
     big batch becomes several facts, so one evaluation stays short."""
     ordered = sorted(client_ids, key=str)
-    await emit(
-        session,
-        (
-            ClientsChanged(client_ids=ordered[start : start + MAX_CLIENTS_PER_FACT])
-            for start in range(0, len(ordered), MAX_CLIENTS_PER_FACT)
-        ),
-        workspace_id=workspace_id,
-        now=now,
-    )
+    await emit(session, ClientsChanged.split(ordered), workspace_id=workspace_id, now=now)

@@ -34,7 +34,7 @@ from app.domain.signals import (
 )
 from app.errors import Conflict, InvalidInput, NotFound
 from app.facts import (
-    MAX_ITEMS_PER_FACT,
+    Fact,
     OpenedSignal,
     ResolvedSignal,
     SignalsOpened,
@@ -81,23 +81,11 @@ async def evaluate_signals(
     await repository.refresh(to_refresh, now)
     resolved = await repository.resolve([s.id for s in to_resolve], now)
     opened = await repository.open(workspace_id, to_open, now)
-    opened_signals = [_opened(s, now) for s in to_open if s.id in opened]
-    resolved_signals = [_resolved(s, now) for s in to_resolve if s.id in resolved]
-    await emit(
-        session,
-        [
-            *(
-                SignalsOpened(signals=opened_signals[start : start + MAX_ITEMS_PER_FACT])
-                for start in range(0, len(opened_signals), MAX_ITEMS_PER_FACT)
-            ),
-            *(
-                SignalsResolved(signals=resolved_signals[start : start + MAX_ITEMS_PER_FACT])
-                for start in range(0, len(resolved_signals), MAX_ITEMS_PER_FACT)
-            ),
-        ],
-        workspace_id=workspace_id,
-        now=now,
-    )
+    announced: list[Fact] = [
+        *SignalsOpened.split([_opened(s, now) for s in to_open if s.id in opened]),
+        *SignalsResolved.split([_resolved(s, now) for s in to_resolve if s.id in resolved]),
+    ]
+    await emit(session, announced, workspace_id=workspace_id, now=now)
 
 
 def _existing(row: StoredSignal) -> ExistingSignal:
