@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema, model_validator
+from pydantic import BaseModel, Field, StringConstraints, WithJsonSchema
 
 from app.api.problems import Problem
 from app.api.rest.schemas.clients import ACQUIRED_AT_EDIT_DOC, ATTRIBUTES_DOC, Domain, Word
@@ -15,7 +15,6 @@ from app.api.rest.schemas.common import (
     Name,
     example,
     optional,
-    unstorable,
 )
 from app.domain.clients import ClientStatus
 
@@ -103,15 +102,7 @@ class ClientBatch(InputModel):
         "external id: a repeat is rejected (the first item wins).",
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        """Items are checked one by one, so bad text rejects only its own item."""
-        if isinstance(data, dict) and (
-            reason := unstorable({k: v for k, v in data.items() if k != "clients"})
-        ):
-            raise ValueError(reason)
-        return data
+    items_checked_one_by_one = "clients"
 
 
 class ClientBatchItemResult(BaseModel):

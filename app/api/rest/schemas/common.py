@@ -3,7 +3,7 @@
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -130,12 +130,6 @@ EXAMPLE_TIME = "2026-11-02T09:30:00Z"
 EXAMPLE_ID = "4b6a4e0c-3d5e-4c07-9a53-7d2f1c9e8a10"
 
 
-def unstorable(value: Any) -> str | None:
-    """Why a JSON value cannot be stored faithfully (see app.domain.limits), or None."""
-    fault = json_fault(value, MAX_BODY_DEPTH)
-    return fault.message if fault else None
-
-
 def _storable_json(value: dict[str, Any]) -> dict[str, Any]:
     if fault := json_fault(value, MAX_JSON_DEPTH):
         raise refusal(fault)
@@ -157,11 +151,17 @@ class InputModel(BaseModel):
     included) are refused before any field is read or echoed in an error."""
 
     model_config = ConfigDict(extra="forbid")
+    items_checked_one_by_one: ClassVar[str | None] = None
+    """A batch's list of items, left out here: each item is checked as it is parsed, so bad
+    text rejects only its own item."""
 
     @model_validator(mode="before")
     @classmethod
     def _storable(cls, data: Any) -> Any:
-        if fault := json_fault(data, MAX_BODY_DEPTH):
+        whole = data
+        if cls.items_checked_one_by_one is not None and isinstance(data, dict):
+            whole = {k: v for k, v in data.items() if k != cls.items_checked_one_by_one}
+        if fault := json_fault(whole, MAX_BODY_DEPTH):
             raise refusal(fault)
         return data
 

@@ -29,7 +29,6 @@ from app.api.rest.schemas.common import (
     Paginated,
     example,
     refusal,
-    unstorable,
 )
 from app.domain.events import MAX_PROPERTIES_BYTES
 from app.domain.limits import json_size, text_fault
@@ -174,15 +173,7 @@ class EventBatch(InputModel):
         default=False, description="Create a minimal client for an unknown client_external_id."
     )
 
-    @model_validator(mode="before")
-    @classmethod
-    def _storable(cls, data: Any) -> Any:
-        """Items are checked one by one (as EventIn), so bad text rejects only its own item."""
-        if isinstance(data, dict) and (
-            reason := unstorable({k: v for k, v in data.items() if k != "events"})
-        ):
-            raise ValueError(reason)
-        return data
+    items_checked_one_by_one = "events"
 
 
 class EventResult(BaseModel):
