@@ -8,8 +8,8 @@ that job, not facts; they carry a `JobRequest`."""
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, ClassVar, Self
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -93,6 +93,24 @@ class SignalsResolved(Fact):
     signals: list[ResolvedSignal] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 
+class EndedContract(BaseModel):
+    """A contract that ran out (`expired`, the day after its `ends_on`) or was `cancelled`:
+    the close-out conversation with the client is due."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    contract_id: uuid.UUID
+    client_id: uuid.UUID
+    ends_on: date | None
+    reason: Literal["expired", "cancelled"]
+    ended_at: datetime
+
+
+class ContractsEnded(Fact):
+    kind = OutboxKind.CONTRACT_ENDED
+    per_fact = MAX_ITEMS_PER_FACT
+    contracts: list[EndedContract] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
 class JobRequest(BaseModel):
     """A row addressed to one job by name: a schedule's `tick`, or a request such as the
     rescore a scorecard change asks for. Jobs may carry their own fields."""
@@ -103,7 +121,13 @@ class JobRequest(BaseModel):
 
 CATALOGUE: dict[str, type[Fact]] = {
     model.kind.value: model
-    for model in (ClientsChanged, HealthChanged, SignalsOpened, SignalsResolved)
+    for model in (
+        ClientsChanged,
+        HealthChanged,
+        SignalsOpened,
+        SignalsResolved,
+        ContractsEnded,
+    )
 }
 
 

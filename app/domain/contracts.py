@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from typing import Literal
 
 from app.errors import InvalidInput
 
@@ -57,3 +58,16 @@ def next_renewal_on(contracts: list[ContractTerms], today: date) -> date | None:
         if t.status is ContractStatus.ACTIVE and t.ends_on is not None and t.ends_on >= today
     ]
     return min(ends, default=None)
+
+
+ContractEnd = Literal["expired", "cancelled"]
+
+
+def end_reason(terms: ContractTerms, today: date) -> ContractEnd | None:
+    """Why a contract is over on `today` (the day after its last day, or cancelled), or None
+    while it runs or has yet to begin."""
+    if terms.status is ContractStatus.CANCELLED:
+        return "cancelled"
+    if terms.ends_on is not None and terms.ends_on < today:
+        return "expired"
+    return None

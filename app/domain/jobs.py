@@ -108,3 +108,4 @@ class OutboxKind(StrEnum):
     HEALTH_CHANGED = "health.changed"
     SIGNAL_OPENED = "signal.opened"
     SIGNAL_RESOLVED = "signal.resolved"
+    CONTRACT_ENDED = "contract.ended"

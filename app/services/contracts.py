@@ -1,6 +1,7 @@
 """The revenue ledger that retention reports stand on."""
 
 import uuid
+from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -11,17 +12,26 @@ from app.db.repositories.contracts import ContractFilters, ContractRepository
 from app.db.repositories.paging import Page
 from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
-from app.domain.contracts import ContractStatus, ContractTerms, check_terms
+from app.domain.contracts import (
+    ContractEnd,
+    ContractStatus,
+    ContractTerms,
+    check_terms,
+    end_reason,
+)
 from app.errors import Conflict, InvalidInput, NotFound
+from app.facts import ContractsEnded, EndedContract
 from app.services.clients import derive_acquisitions, load_client
-from app.services.outbox import announce_changed_clients
+from app.services.outbox import announce_changed_clients, emit
 
 
 async def create_contract(
     session: AsyncSession, principal: Principal, data: dict[str, Any], now: datetime
 ) -> Contract:
     contract = Contract(id=uuid.uuid4(), workspace_id=principal.workspace_id, **data)
-    await _check(session, principal, contract)
+    terms = await _check(session, principal, contract)
+    if end_reason(terms, now.date()) is not None:
+        contract.ended_at = now
     await ContractRepository(session).add(contract)
     await derive_acquisitions(session, principal.workspace_id, {contract.client_id})
     await announce_changed_clients(session, principal.workspace_id, {contract.client_id}, now)
@@ -65,8 +75,9 @@ async def update_contract(
     clients = {contract.client_id}
     for field, value in changes.items():
         setattr(contract, field, value)
-    await _check(session, principal, contract)
+    terms = await _check(session, principal, contract)
     clients.add(contract.client_id)
+    await _mark_end(session, principal.workspace_id, contract, terms, now)
     await session.flush()
     await derive_acquisitions(session, principal.workspace_id, clients)
     await announce_changed_clients(session, principal.workspace_id, clients, now)
@@ -89,7 +100,56 @@ async def delete_contract(
     await session.flush()
 
 
-async def _check(session: AsyncSession, principal: Principal, contract: Contract) -> None:
+async def _mark_end(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    contract: Contract,
+    terms: ContractTerms,
+    now: datetime,
+) -> None:
+    """An edit that ends a running contract (a cancellation, an end date moved into the past)
+    announces it once; one that revives it lets its next end be announced again."""
+    reason = end_reason(terms, now.date())
+    if reason is None:
+        contract.ended_at = None
+    elif contract.ended_at is None:
+        contract.ended_at = now
+        await emit(
+            session,
+            [ContractsEnded(contracts=[_ended(contract, reason, now)])],
+            workspace_id=workspace_id,
+            now=now,
+        )
+
+
+def _ended(contract: Contract, reason: ContractEnd, now: datetime) -> EndedContract:
+    return EndedContract(
+        contract_id=contract.id,
+        client_id=contract.client_id,
+        ends_on=contract.ends_on,
+        reason=reason,
+        ended_at=now,
+    )
+
+
+ANNOUNCE_BATCH = 500
+
+
+async def announce_expired_contracts(session: AsyncSession, now: datetime) -> int:
+    """Contracts whose last day has passed, announced as `contract.ended` once each, by
+    workspace. Catches up after downtime: every unannounced end is found, however old."""
+    contracts = await ContractRepository(session).expired_unannounced(now.date(), ANNOUNCE_BATCH)
+    by_workspace: dict[uuid.UUID, list[EndedContract]] = defaultdict(list)
+    for contract in contracts:
+        contract.ended_at = now
+        by_workspace[contract.workspace_id].append(_ended(contract, "expired", now))
+    for workspace_id, ended in by_workspace.items():
+        await emit(session, ContractsEnded.split(ended), workspace_id=workspace_id, now=now)
+    await session.flush()
+    return len(contracts)
+
+
+async def _check(session: AsyncSession, principal: Principal, contract: Contract) -> ContractTerms:
     try:
         await load_client(session, principal, contract.client_id)
     except NotFound as exc:
@@ -97,18 +157,18 @@ async def _check(session: AsyncSession, principal: Principal, contract: Contract
             "client_id does not name a client of this workspace",
             errors=[{"loc": ["body", "client_id"], "msg": "unknown client", "type": "reference"}],
         ) from exc
-    check_terms(
-        ContractTerms(
-            starts_on=contract.starts_on,
-            ends_on=contract.ends_on,
-            amount=contract.amount,
-            currency=contract.currency,
-            status=ContractStatus(contract.status),
-        )
+    terms = ContractTerms(
+        starts_on=contract.starts_on,
+        ends_on=contract.ends_on,
+        amount=contract.amount,
+        currency=contract.currency,
+        status=ContractStatus(contract.status),
     )
+    check_terms(terms)
     if contract.external_id is not None:
         same = await ContractRepository(session).find_by_external_id(
             principal.workspace_id, contract.external_id
         )
         if same is not None and same.id != contract.id:
             raise Conflict(f"a contract with external_id {contract.external_id!r} already exists")
+    return terms

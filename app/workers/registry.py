@@ -5,7 +5,7 @@ Adding a consumer of a fact is one entry here; the job module imports only `app.
 from functools import lru_cache
 
 from app.domain.jobs import Cadence, OutboxKind, Timetable
-from app.workers import health, maintenance, sweeper
+from app.workers import contracts, health, maintenance, sweeper
 from app.workers.job import Job, Registry, Schedule
 
 EVALUATE = Job(
@@ -17,6 +17,7 @@ EVALUATE = Job(
 RESCORE = Job("health.rescore_portfolio", health.rescore_portfolio, timeout_seconds=3600)
 CADENCE_TICK = Job("cadences.tick", maintenance.cadence_tick)
 PURGE = Job("maintenance.purge", maintenance.purge_expired_records)
+CONTRACT_ENDS = Job("contracts.announce_ended", contracts.announce_ended)
 SWEEP = Job("outbox.sweep", sweeper.sweep_outbox, timeout_seconds=60)
 
 
@@ -25,11 +26,12 @@ def default_registry() -> Registry:
     """`health.changed` and `signal.*` facts have no consumer yet: triggers, webhooks, CRM
     sync and live subscriptions register here as they arrive."""
     return Registry(
-        jobs=[EVALUATE, RESCORE, CADENCE_TICK, PURGE, SWEEP],
+        jobs=[EVALUATE, RESCORE, CADENCE_TICK, PURGE, CONTRACT_ENDS, SWEEP],
         schedules=[
             Schedule(RESCORE, Timetable(Cadence.DAILY, hour=3, minute=7)),
             Schedule(CADENCE_TICK, Timetable(Cadence.HOURLY, minute=5)),
             Schedule(PURGE, Timetable(Cadence.HOURLY, minute=17)),
+            Schedule(CONTRACT_ENDS, Timetable(Cadence.HOURLY, minute=11)),
             Schedule(SWEEP, Timetable(Cadence.SECONDS, every=15), through_outbox=False),
         ],
     )

@@ -1,5 +1,5 @@
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base, Timestamped
 from app.db.types import ScaledDecimal
+
+UNANNOUNCED = sa.text("ended_at IS NULL")
 
 
 class Contract(Timestamped, Base):
@@ -17,6 +19,12 @@ class Contract(Timestamped, Base):
         sa.UniqueConstraint("workspace_id", "external_id"),
         sa.Index("ix_contracts_workspace_id_client_id", "workspace_id", "client_id"),
         sa.Index("ix_contracts_workspace_id_created_at_id", "workspace_id", "created_at", "id"),
+        sa.Index(
+            "ix_contracts_ends_on_unannounced",
+            "ends_on",
+            postgresql_where=UNANNOUNCED,
+            sqlite_where=UNANNOUNCED,
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -30,6 +38,10 @@ class Contract(Timestamped, Base):
     amount: Mapped[Decimal] = mapped_column(ScaledDecimal)
     currency: Mapped[str] = mapped_column(sa.String(3))
     status: Mapped[str] = mapped_column(sa.String(16), default="active")
+    # When Tenure announced the end (`contract.ended`): once, whether it expired or was
+    # cancelled. Contracts that were already over when they were recorded are history, not
+    # news: they are marked ended at creation and announce nothing.
+    ended_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

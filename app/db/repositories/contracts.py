@@ -91,6 +91,21 @@ class ContractRepository:
             limit=limit,
         )
 
+    async def expired_unannounced(self, today: date, limit: int) -> list[Contract]:
+        """Active contracts past their last day whose end nobody has announced yet, across
+        workspaces, oldest end first."""
+        stmt = (
+            sa.select(Contract)
+            .where(
+                Contract.status == "active",
+                Contract.ends_on < today,
+                Contract.ended_at.is_(None),
+            )
+            .order_by(Contract.ends_on, Contract.id)
+            .limit(limit)
+        )
+        return list((await self.session.scalars(stmt)).all())
+
     async def delete(self, contract: Contract) -> None:
         await self.session.delete(contract)
         await self.session.flush()
