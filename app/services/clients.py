@@ -129,13 +129,33 @@ async def update_client(
     if_match: str | None,
     now: datetime,
 ) -> ClientView:
-    workspace = await get_workspace(session, principal.workspace_id)
-    client = await load_client(session, principal, client_id)
+    client = await change_client(
+        session, principal.workspace_id, client_id, changes, limits, now, if_match=if_match
+    )
+    return await _view(session, principal, client, now)
+
+
+async def change_client(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    client_id: uuid.UUID,
+    changes: dict[str, Any],
+    limits: ClientLimits,
+    now: datetime,
+    *,
+    if_match: str | None = None,
+) -> Client:
+    """An edit of a client's fields by whoever acts for the workspace: a request, or a
+    trigger's `set_fields` action (which has no API key)."""
+    workspace = await get_workspace(session, workspace_id)
+    client = await ClientRepository(session).get(workspace_id, client_id)
+    if client is None:
+        raise NotFound("client not found")
     check_if_match(if_match, etag(client.id, client.version))
     await _apply(session, workspace, client, changes, limits, now, creating=False)
     await announce_changed_clients(session, workspace.id, {client.id}, now)
     await session.flush()
-    return await _view(session, principal, client, now)
+    return client
 
 
 async def delete_client(

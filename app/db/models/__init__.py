@@ -10,9 +10,18 @@ from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
 from app.db.models.signal import Signal, SignalSettingsRecord
+from app.db.models.task import Task, TaskSettingsRecord
+from app.db.models.trigger import (
+    ActionRun,
+    Trigger,
+    TriggerRun,
+    TriggerSettingsRecord,
+    TriggerVersion,
+)
 from app.db.models.workspace import Workspace
 
 __all__ = [
+    "ActionRun",
     "ApiKey",
     "Client",
     "ClientStageChange",
@@ -29,6 +38,12 @@ __all__ = [
     "ScorecardVersion",
     "Signal",
     "SignalSettingsRecord",
+    "Task",
+    "TaskSettingsRecord",
     "Ticket",
+    "Trigger",
+    "TriggerRun",
+    "TriggerSettingsRecord",
+    "TriggerVersion",
     "Workspace",
 ]

@@ -31,6 +31,8 @@ class NewMessage:
     payload: dict[str, Any]
     workspace_id: uuid.UUID | None = None
     dedupe_key: str | None = None
+    available_at: datetime | None = None
+    """Not before then (a delayed action); now when unset."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +165,7 @@ class OutboxRepository:
                 "attempts": 0,
                 "generation": 0,
                 "created_at": now,
-                "available_at": now,
+                "available_at": m.available_at or now,
             }
             for m in messages
         ]
