@@ -10,6 +10,7 @@ from app.db.models.idempotency import IdempotencyRecord
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
 from app.db.models.signal import Signal, SignalSettingsRecord
+from app.db.models.task import Task, TaskSettingsRecord
 from app.db.models.trigger import (
     ActionRun,
     Trigger,
@@ -37,6 +38,8 @@ __all__ = [
     "ScorecardVersion",
     "Signal",
     "SignalSettingsRecord",
+    "Task",
+    "TaskSettingsRecord",
     "Ticket",
     "Trigger",
     "TriggerRun",
