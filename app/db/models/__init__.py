@@ -1,6 +1,7 @@
 """All tables, imported here so that metadata is complete for Alembic."""
 
 from app.db.models.api_key import ApiKey
+from app.db.models.cadence import Cadence, CadenceEnrollment
 from app.db.models.client import Client, ClientStageChange
 from app.db.models.contact import Contact
 from app.db.models.contract import Contract
@@ -23,6 +24,8 @@ from app.db.models.workspace import Workspace
 __all__ = [
     "ActionRun",
     "ApiKey",
+    "Cadence",
+    "CadenceEnrollment",
     "Client",
     "ClientStageChange",
     "Contact",
