@@ -111,6 +111,42 @@ class ContractsEnded(Fact):
     contracts: list[EndedContract] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 
+class ClientFieldChange(BaseModel):
+    """One watched field an edit of a client changed (stage, tier, owner, status), with the
+    value before and after: what a `client.changed` trigger waits for."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    client_id: uuid.UUID
+    name: Literal["stage", "tier", "owner", "status"]
+    before: str | None
+    after: str | None
+
+
+class ClientsUpdated(Fact):
+    kind = OutboxKind.CLIENT_UPDATED
+    per_fact = MAX_ITEMS_PER_FACT
+    changes: list[ClientFieldChange] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class IngestedEvents(BaseModel):
+    """The events of one type one batch stored for one client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    client_id: uuid.UUID
+    type: str
+    count: int
+    last_occurred_at: datetime
+
+
+class EventsIngested(Fact):
+    """One per ingest batch (split when large): cheap for the hot path, and enough for an
+    `event.ingested` trigger to know which clients got which types."""
+
+    kind = OutboxKind.EVENT_INGESTED
+    per_fact = MAX_CLIENTS_PER_FACT
+    events: list[IngestedEvents] = Field(min_length=1, max_length=MAX_CLIENTS_PER_FACT)
+
+
 class JobRequest(BaseModel):
     """A row addressed to one job by name: a schedule's `tick`, or a request such as the
     rescore a scorecard change asks for. Jobs may carry their own fields."""
@@ -127,6 +163,8 @@ CATALOGUE: dict[str, type[Fact]] = {
         SignalsOpened,
         SignalsResolved,
         ContractsEnded,
+        ClientsUpdated,
+        EventsIngested,
     )
 }
 

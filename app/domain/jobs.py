@@ -109,3 +109,5 @@ class OutboxKind(StrEnum):
     SIGNAL_OPENED = "signal.opened"
     SIGNAL_RESOLVED = "signal.resolved"
     CONTRACT_ENDED = "contract.ended"
+    CLIENT_UPDATED = "client.updated"
+    EVENT_INGESTED = "event.ingested"
