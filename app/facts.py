@@ -111,6 +111,78 @@ class ContractsEnded(Fact):
     contracts: list[EndedContract] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
 
 
+class CreatedTask(BaseModel):
+    """A task opened for a client's owner: by hand, a trigger, a cadence step or an
+    escalation (`escalates_task_id` then names the overdue task)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task_id: uuid.UUID
+    client_id: uuid.UUID
+    owner_id: uuid.UUID | None
+    title: str
+    priority: str
+    due_at: datetime | None
+    source: str
+    trigger_id: uuid.UUID | None
+    trigger_run_id: uuid.UUID | None
+    cadence_id: uuid.UUID | None
+    cadence_step: int | None
+    signal_id: uuid.UUID | None
+    escalates_task_id: uuid.UUID | None
+    created_at: datetime
+
+
+class TasksCreated(Fact):
+    kind = OutboxKind.TASK_CREATED
+    per_fact = MAX_ITEMS_PER_FACT
+    tasks: list[CreatedTask] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class CompletedTask(BaseModel):
+    """A task done, with its outcome; `touchpoint_event_id` is the touchpoint its channel
+    logged for the client, if any."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task_id: uuid.UUID
+    client_id: uuid.UUID
+    owner_id: uuid.UUID | None
+    source: str
+    trigger_id: uuid.UUID | None
+    cadence_id: uuid.UUID | None
+    cadence_step: int | None
+    outcome: str
+    channel: str | None
+    touchpoint_event_id: uuid.UUID | None
+    completed_at: datetime
+
+
+class TasksCompleted(Fact):
+    kind = OutboxKind.TASK_COMPLETED
+    per_fact = MAX_ITEMS_PER_FACT
+    tasks: list[CompletedTask] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
+class EscalatedTask(BaseModel):
+    """An overdue task escalated once: a second task (`escalation_task_id`) or a reassignment
+    from `previous_owner_id` to `owner_id`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    task_id: uuid.UUID
+    client_id: uuid.UUID
+    action: Literal["task", "reassign"]
+    previous_owner_id: uuid.UUID | None
+    owner_id: uuid.UUID | None
+    escalation_task_id: uuid.UUID | None
+    due_at: datetime
+    escalated_at: datetime
+
+
+class TasksEscalated(Fact):
+    kind = OutboxKind.TASK_ESCALATED
+    per_fact = MAX_ITEMS_PER_FACT
+    tasks: list[EscalatedTask] = Field(min_length=1, max_length=MAX_ITEMS_PER_FACT)
+
+
 class ClientFieldChange(BaseModel):
     """One watched field an edit of a client changed (stage, tier, owner, status), with the
     value before and after: what a `client.changed` trigger waits for."""
@@ -165,6 +237,9 @@ CATALOGUE: dict[str, type[Fact]] = {
         ContractsEnded,
         ClientsUpdated,
         EventsIngested,
+        TasksCreated,
+        TasksCompleted,
+        TasksEscalated,
     )
 }
 

@@ -111,3 +111,6 @@ class OutboxKind(StrEnum):
     CONTRACT_ENDED = "contract.ended"
     CLIENT_UPDATED = "client.updated"
     EVENT_INGESTED = "event.ingested"
+    TASK_CREATED = "task.created"
+    TASK_COMPLETED = "task.completed"
+    TASK_ESCALATED = "task.escalated"
