@@ -5,7 +5,7 @@ this module holds their shape and the rules every kind shares."""
 
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -43,11 +43,15 @@ class ActionProblem:
     message: str
 
 
+ParamChecks = Mapping[str, Callable[[Mapping[str, Any]], list[str]]]
+"""Each action kind's pure parameter check by kind name (`ActionKind.problems`)."""
+
+
 def parse_actions(
-    document: Any, known: Mapping[str, Any]
+    document: Any, known: ParamChecks
 ) -> tuple[list[ActionSpec], list[ActionProblem]]:
-    """The action list of a definition, and every problem with it: shape, delays, unknown kinds.
-    The kinds' own parameter checks run afterwards, over the specs returned."""
+    """The action list of a definition, and every problem with it: shape, delays, unknown
+    kinds, and each kind's own parameter problems (at `/i/params`)."""
     problems: list[ActionProblem] = []
     if not isinstance(document, list):
         return [], [ActionProblem("", "must be a list of actions")]
@@ -80,6 +84,7 @@ def parse_actions(
             )
             delay = 0
         if kind is not None:
+            problems += [ActionProblem(f"{where}/params", m) for m in known[kind](params)]
             specs.append(ActionSpec(kind, params, delay))
     return specs, problems
 

@@ -16,10 +16,11 @@ from app.db.repositories.owners import OwnerRepository
 from app.db.repositories.paging import Page
 from app.domain import clients as rules
 from app.domain.api_keys import Principal
+from app.domain.client_changes import WATCHED_COLUMNS
 from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, mrr, next_renewal_on
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from app.services.outbox import announce_changed_clients
+from app.services.outbox import announce_changed_clients, announce_updated_fields
 from app.services.workspaces import get_workspace
 
 
@@ -76,6 +77,7 @@ async def upsert_client_by_external_id(
         client = Client(workspace_id=workspace.id, attributes={}, status=rules.ClientStatus.ACTIVE)
     else:
         check_if_match(if_match, etag(client.id, client.version))
+    before = watched(client)
     await _apply(
         session,
         workspace,
@@ -86,6 +88,10 @@ async def upsert_client_by_external_id(
         creating=created,
     )
     await announce_changed_clients(session, workspace.id, {client.id}, now)
+    if not created:
+        await announce_updated_fields(
+            session, workspace.id, [(client.id, before, watched(client))], now
+        )
     await session.flush()
     return await _view(session, principal, client, now), created
 
@@ -152,8 +158,12 @@ async def change_client(
     if client is None:
         raise NotFound("client not found")
     check_if_match(if_match, etag(client.id, client.version))
+    before = watched(client)
     await _apply(session, workspace, client, changes, limits, now, creating=False)
     await announce_changed_clients(session, workspace.id, {client.id}, now)
+    await announce_updated_fields(
+        session, workspace.id, [(client.id, before, watched(client))], now
+    )
     await session.flush()
     return client
 
@@ -181,11 +191,14 @@ async def churn_client(
     outcome = rules.churn(
         rules.ClientStatus(client.status), _given(client), occurred_at or now, reason, now
     )
+    before = watched(client)
     client.status = rules.ClientStatus.CHURNED
     client.churned_at = outcome.churned_at
     client.churn_reason = outcome.reason
     await _derive_acquisition(session, client)  # the churn is history too
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
+    edit = (client.id, before, watched(client))
+    await announce_updated_fields(session, client.workspace_id, [edit], now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -200,11 +213,14 @@ async def reactivate_client(
     client = await load_client(session, principal, client_id)
     check_if_match(if_match, etag(client.id, client.version))
     rules.check_reactivation(rules.ClientStatus(client.status))
+    before = watched(client)
     client.status = rules.ClientStatus.ACTIVE
     client.churned_at = None
     client.churn_reason = None
     await _derive_acquisition(session, client)
     await announce_changed_clients(session, client.workspace_id, {client.id}, now)
+    edit = (client.id, before, watched(client))
+    await announce_updated_fields(session, client.workspace_id, [edit], now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -289,6 +305,11 @@ async def _apply(
                 changed_at=change.changed_at,
             )
         )
+
+
+def watched(client: Client) -> dict[str, Any]:
+    """The columns `client.updated` reports changes of, as they are now."""
+    return {column: getattr(client, column) for column in WATCHED_COLUMNS}
 
 
 _UNCHANGED = object()

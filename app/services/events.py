@@ -17,6 +17,7 @@ from app.domain.api_keys import Principal
 from app.domain.clients import AcquiredAtSource
 from app.domain.events import Problem, validate_event
 from app.domain.ingestion import AcceptedEvent
+from app.facts import EventsIngested, IngestedEvents
 from app.services.clients import load_client
 from app.services.outbox import announce_changed_clients
 from app.services.workspaces import get_workspace
@@ -142,7 +143,13 @@ async def ingest(
     }
     await events.apply_client_facts(ingestion.client_facts(new, acquired))
     await events.record_tickets(workspace_id, ingestion.ticket_moments(new))
-    await announce_changed_clients(session, workspace_id, {e.client_id for e in new}, now)
+    await announce_changed_clients(
+        session,
+        workspace_id,
+        {e.client_id for e in new},
+        now,
+        also=EventsIngested.split(_ingested(new)),
+    )
     await session.flush()
 
     for event in new:
@@ -154,6 +161,22 @@ async def ingest(
         first_result = results[first]
         results[repeat] = ItemResult(repeat, ItemStatus.DUPLICATE, id=first_result.id)
     return [results[i] for i in range(len(items))]
+
+
+def _ingested(new: list[AcceptedEvent]) -> list[IngestedEvents]:
+    """The batch's stored events per client and type, for `event.ingested` triggers."""
+    groups: dict[tuple[uuid.UUID, str], list[AcceptedEvent]] = {}
+    for event in new:
+        groups.setdefault((event.client_id, event.type), []).append(event)
+    return [
+        IngestedEvents(
+            client_id=client_id,
+            type=type_name,
+            count=len(events),
+            last_occurred_at=max(e.occurred_at for e in events),
+        )
+        for (client_id, type_name), events in groups.items()
+    ]
 
 
 async def _claim(

@@ -4,13 +4,15 @@ A fact says what happened and reaches every job that consumes its kind; a job re
 one job by name to run (a rescore after a scorecard change)."""
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db.repositories.outbox import NewMessage, OutboxRepository
-from app.facts import ClientsChanged, Fact
+from app.domain.client_changes import watched_changes
+from app.facts import ClientFieldChange, ClientsChanged, ClientsUpdated, Fact
 
 
 async def emit(
@@ -46,9 +48,32 @@ async def request_job(
 
 
 async def announce_changed_clients(
-    session: AsyncSession, workspace_id: uuid.UUID, client_ids: set[uuid.UUID], now: datetime
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    client_ids: set[uuid.UUID],
+    now: datetime,
+    *,
+    also: Sequence[Fact] = (),
 ) -> None:
     """Clients whose events, contracts or fields changed: their health is evaluated again. A
-    big batch becomes several facts, so one evaluation stays short."""
+    big batch becomes several facts, so one evaluation stays short. `also`: further facts of
+    the same change, written in the same statement."""
     ordered = sorted(client_ids, key=str)
-    await emit(session, ClientsChanged.split(ordered), workspace_id=workspace_id, now=now)
+    facts = [*ClientsChanged.split(ordered), *also]
+    await emit(session, facts, workspace_id=workspace_id, now=now)
+
+
+async def announce_updated_fields(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    edits: Iterable[tuple[uuid.UUID, Mapping[str, Any], Mapping[str, Any]]],
+    now: datetime,
+) -> None:
+    """`client.updated` for the watched fields (stage, tier, owner, status) that edits of
+    clients changed: (client id, columns before, columns after) each."""
+    changes = [
+        ClientFieldChange(client_id=client_id, name=name.value, before=old, after=new)
+        for client_id, before, after in edits
+        for name, old, new in watched_changes(before, after)
+    ]
+    await emit(session, ClientsUpdated.split(changes), workspace_id=workspace_id, now=now)
