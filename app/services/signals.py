@@ -45,6 +45,7 @@ from app.services.workspaces import get_workspace
 
 """Signals per outbox row: a daily rescore may open thousands; one row each would be as many
 jobs."""
+DETECTED = frozenset(kind.value for kind in SignalKind)
 
 
 async def evaluate_signals(
@@ -65,7 +66,11 @@ async def evaluate_signals(
     to_refresh: list[tuple[uuid.UUID, str, dict[str, Any]]] = []
     to_resolve: list[StoredSignal] = []
     for client_facts in facts:
-        rows = {SignalKind(s.kind): s for s in unresolved.get(client_facts.client_id, [])}
+        rows = {
+            SignalKind(s.kind): s
+            for s in unresolved.get(client_facts.client_id, [])
+            if s.kind in DETECTED  # custom kinds are a trigger's to open and resolve
+        }
         evaluation = detect(client_facts, score_trends.get(client_facts.client_id), settings, now)
         changes = plan(evaluation, {kind: _existing(row) for kind, row in rows.items()})
         to_open += [

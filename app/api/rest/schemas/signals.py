@@ -22,6 +22,11 @@ Count = Annotated[int, Field(ge=1, le=1_000_000)]
 Word = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 EventTypeName = Annotated[str, StringConstraints(min_length=1, max_length=80)]
 DayMap = Annotated[dict[Word, Days], Field(max_length=50)]
+CustomKind = Annotated[
+    str,
+    StringConstraints(pattern=r"^custom\.[a-z][a-z0-9_]{0,24}$"),
+    Field(description="A custom kind a trigger's `open_signal` action raised."),
+]
 DEFAULTS = to_document(DEFAULT_SETTINGS)
 
 
@@ -59,7 +64,7 @@ class SignalRead(BaseModel):
 
     id: uuid.UUID
     client_id: uuid.UUID
-    kind: SignalKind
+    kind: SignalKind | CustomKind
     severity: Severity
     status: SignalStatus = Field(
         description="`open`, `acknowledged` (an owner took it in hand) or `resolved` (its "
