@@ -76,11 +76,12 @@ class ActionKind(Protocol):
 def action_kinds() -> Mapping[str, ActionKind]:
     """Every action kind by name. Imported here, not at module load: the kinds call services
     that themselves schedule actions (cadences)."""
+    from app.services.action_kinds.create_task import CreateTask
     from app.services.action_kinds.open_signal import OpenSignal, ResolveSignal
     from app.services.action_kinds.set_fields import SetFields
 
     kinds: list[ActionKind] = [
-        # create_task: lands with app.services.tasks.open_task (the tasks part).
+        CreateTask(),
         SetFields(),
         OpenSignal(),
         ResolveSignal(),
