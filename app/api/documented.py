@@ -17,7 +17,7 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if not isinstance(route, APIRoute):
         return
-    known, repeatable = _query_parameters(request.app, route.path, request.method.lower())
+    known, repeatable = _query_parameters(request.app, route.path_format, request.method.lower())
     unknown = sorted(set(request.query_params) - known)
     if unknown:
         raise InvalidInput(
