@@ -77,6 +77,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
     """Every action kind by name. Imported here, not at module load: the kinds call services
     that themselves schedule actions (cadences)."""
     from app.services.action_kinds.create_task import CreateTask
+    from app.services.action_kinds.enroll_cadence import EnrollCadence
     from app.services.action_kinds.open_signal import OpenSignal, ResolveSignal
     from app.services.action_kinds.set_fields import SetFields
 
@@ -85,8 +86,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
         SetFields(),
         OpenSignal(),
         ResolveSignal(),
-        # enroll_cadence: the cadences part adds app/services/action_kinds/enroll_cadence.py
-        # (EnrollCadence, calling app.services.cadences.enroll) as one entry here.
+        EnrollCadence(),
     ]
     return MappingProxyType({kind.name: kind for kind in kinds})
 
@@ -98,6 +98,8 @@ class ActionTarget:
     client_id: uuid.UUID
     trigger_run_id: uuid.UUID | None = None
     signal_id: uuid.UUID | None = None
+    cadence_enrollment_id: uuid.UUID | None = None
+    """A cadence tick's targets each carry their own enrolment."""
 
 
 async def schedule_actions(
@@ -153,7 +155,7 @@ async def schedule_many(
                     "workspace_id": workspace_id,
                     "client_id": target.client_id,
                     "trigger_run_id": target.trigger_run_id,
-                    "cadence_enrollment_id": cadence_enrollment_id,
+                    "cadence_enrollment_id": target.cadence_enrollment_id or cadence_enrollment_id,
                     "cadence_id": cadence_id,
                     "cadence_step": cadence_step,
                     "signal_id": target.signal_id,
@@ -192,3 +194,70 @@ def kind_problems(specs: Sequence[ActionSpec]) -> list[tuple[int, str]]:
         if spec.kind in kinds
         for problem in kinds[spec.kind].problems(spec.params)
     ]
+
+
+async def run_action(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    action_run_id: uuid.UUID,
+    now: datetime,
+    settings: Settings,
+    *,
+    attempt: int,
+) -> dict[str, Any]:
+    """Runs one action run in the caller's transaction and records its success; raises
+    ActionFailed (for `record_failure`). A run already settled, or whose trigger was disabled
+    or deleted meanwhile, is left alone or skipped."""
+    repository = ActionRunRepository(session)
+    due = await repository.get(workspace_id, action_run_id)
+    if due is None:
+        return {"skipped": "the action run no longer exists (its client was deleted)"}
+    action = due.run
+    if action.status != ActionStatus.PENDING:
+        return {"skipped": f"already {action.status}"}
+    if not due.trigger_live:
+        result = {"reason": "its trigger was disabled or deleted before the action was due"}
+        await repository.settle(
+            action.id, status=ActionStatus.SKIPPED, attempts=attempt, now=now, result=result
+        )
+        return result
+    kind = action_kinds().get(action.kind)
+    if kind is None:  # a newer process wrote it (a rolling deploy): one that knows it will run it
+        raise ActionFailed(f"no action kind {action.kind!r} in this version", retryable=True)
+    context = ActionContext(
+        session=session,
+        workspace_id=workspace_id,
+        client_id=action.client_id,
+        now=now,
+        settings=settings,
+        action_run_id=action.id,
+        trigger_id=due.trigger_id,
+        trigger_run_id=action.trigger_run_id,
+        cadence_id=action.cadence_id,
+        cadence_step=action.cadence_step,
+        signal_id=action.signal_id,
+    )
+    result = await kind.run(context, action.params)
+    await repository.settle(
+        action.id, status=ActionStatus.SUCCEEDED, attempts=attempt, now=now, result=result
+    )
+    return result
+
+
+async def record_failure(
+    session: AsyncSession,
+    action_run_id: uuid.UUID,
+    error: str,
+    now: datetime,
+    *,
+    attempt: int,
+    final: bool,
+) -> None:
+    """A failed try, kept on the action run: pending for another try, or failed for good."""
+    await ActionRunRepository(session).settle(
+        action_run_id,
+        status=ActionStatus.FAILED if final else ActionStatus.PENDING,
+        attempts=attempt,
+        now=now,
+        error=error[:2000],
+    )

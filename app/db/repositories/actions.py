@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ActionRun, TriggerRun
+from app.db.models import ActionRun, Trigger, TriggerRun
 from app.domain.actions import ActionStatus
 
 _ACTION_RUNS = ActionRun.metadata.tables[ActionRun.__tablename__]
@@ -22,6 +22,8 @@ class DueAction:
 
     run: ActionRun
     trigger_id: uuid.UUID | None
+    trigger_live: bool
+    """False once its trigger is disabled or deleted: its pending actions are skipped."""
 
 
 class ActionRunRepository:
@@ -33,17 +35,22 @@ class ActionRunRepository:
         if rows:
             await self.session.execute(sa.insert(_ACTION_RUNS), list(rows))
 
-    async def get(self, action_run_id: uuid.UUID) -> DueAction | None:
+    async def get(self, workspace_id: uuid.UUID, action_run_id: uuid.UUID) -> DueAction | None:
         """Locked on PostgreSQL, so two deliveries of one row never both act."""
+        live = sa.and_(Trigger.enabled.is_(True), Trigger.archived_at.is_(None))
         stmt = (
-            sa.select(ActionRun, TriggerRun.trigger_id)
+            sa.select(ActionRun, TriggerRun.trigger_id, live)
             .outerjoin(TriggerRun, TriggerRun.id == ActionRun.trigger_run_id)
-            .where(ActionRun.id == action_run_id)
+            .outerjoin(Trigger, Trigger.id == TriggerRun.trigger_id)
+            .where(ActionRun.workspace_id == workspace_id, ActionRun.id == action_run_id)
         )
         if self.session.get_bind().dialect.name == "postgresql":
             stmt = stmt.with_for_update(of=ActionRun)
         row = (await self.session.execute(stmt)).one_or_none()
-        return None if row is None else DueAction(row[0], row[1])
+        if row is None:
+            return None
+        action, trigger_id, trigger_live = row
+        return DueAction(action, trigger_id, trigger_id is None or bool(trigger_live))
 
     async def settle(
         self,
