@@ -29,6 +29,7 @@ from app.api.problems import (
     move_errors_to_problem_media_type,
 )
 from app.api.rest import (
+    cadences,
     clients,
     contacts,
     contracts,
@@ -106,6 +107,7 @@ def create_app(
         signals,
         scorecards,
         health,
+        cadences,
     ):
         app.include_router(
             module.router,

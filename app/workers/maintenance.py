@@ -15,8 +15,3 @@ async def purge_expired_records(run: JobRun) -> dict[str, Any]:
     retention = timedelta(days=run.settings.job_retention_days)
     jobs = await OutboxRepository(run.session).purge_succeeded(run.now - retention)
     return {"idempotency_keys": keys, "jobs": jobs}
-
-
-async def cadence_tick(run: JobRun) -> dict[str, Any]:
-    """Hourly: cadence steps that fall due create tasks, once cadences exist."""
-    return {}

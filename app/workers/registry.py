@@ -5,7 +5,7 @@ Adding a consumer of a fact is one entry here; the job module imports only `app.
 from functools import lru_cache
 
 from app.domain.jobs import Cadence, OutboxKind, Timetable
-from app.workers import contracts, health, maintenance, sweeper
+from app.workers import cadences, contracts, health, maintenance, sweeper
 from app.workers.job import Job, Registry, Schedule
 
 EVALUATE = Job(
@@ -15,7 +15,13 @@ EVALUATE = Job(
     timeout_seconds=120,
 )
 RESCORE = Job("health.rescore_portfolio", health.rescore_portfolio, timeout_seconds=3600)
-CADENCE_TICK = Job("cadences.tick", maintenance.cadence_tick)
+CADENCE_TICK = Job("cadences.tick", cadences.tick, timeout_seconds=1800)
+CADENCE_FOLLOW = Job(
+    "cadences.follow_clients",
+    cadences.follow_clients,
+    consumes=(OutboxKind.CLIENT_UPDATED.value,),
+    timeout_seconds=120,
+)
 PURGE = Job("maintenance.purge", maintenance.purge_expired_records)
 CONTRACT_ENDS = Job("contracts.announce_ended", contracts.announce_ended)
 SWEEP = Job("outbox.sweep", sweeper.sweep_outbox, timeout_seconds=60)
@@ -26,7 +32,7 @@ def default_registry() -> Registry:
     """`health.changed` and `signal.*` facts have no consumer yet: triggers, webhooks, CRM
     sync and live subscriptions register here as they arrive."""
     return Registry(
-        jobs=[EVALUATE, RESCORE, CADENCE_TICK, PURGE, CONTRACT_ENDS, SWEEP],
+        jobs=[EVALUATE, RESCORE, CADENCE_TICK, CADENCE_FOLLOW, PURGE, CONTRACT_ENDS, SWEEP],
         schedules=[
             Schedule(RESCORE, Timetable(Cadence.DAILY, hour=3, minute=7)),
             Schedule(CADENCE_TICK, Timetable(Cadence.HOURLY, minute=5)),
