@@ -20,6 +20,7 @@ from app.domain.workspaces import (
     validate_vocabulary,
 )
 from app.errors import Conflict, NotFound, Unauthenticated
+from app.services.playbooks import add_defaults as add_default_playbooks
 from app.services.scorecards import add_default as add_default_scorecard
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -40,6 +41,7 @@ async def create_workspace(session: AsyncSession, name: str) -> tuple[Workspace,
     )
     await WorkspaceRepository(session).add(workspace)
     await add_default_scorecard(session, workspace.id, workspace.created_at)
+    await add_default_playbooks(session, workspace.id, workspace.created_at)
     issued = await _issue_key(session, workspace.id, "initial admin key", [Scope.ADMIN])
     await session.flush()
     return workspace, issued

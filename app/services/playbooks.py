@@ -1,0 +1,80 @@
+"""The default playbooks a workspace is made with (app.domain.playbooks): five triggers and the
+tier cadences, stored as any user's would be, and skipped by name when already present."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.models import Cadence, Trigger, TriggerVersion
+from app.db.repositories.cadences import CadenceRepository
+from app.db.repositories.triggers import TriggerRepository
+from app.domain.cadences import cadence_document, default_cadences
+from app.domain.playbooks import DEFAULT_TRIGGERS
+from app.services import trigger_engine
+
+
+async def add_defaults(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    now: datetime,
+    *,
+    trigger_names: set[str] | None = None,
+    cadence_names: set[str] | None = None,
+) -> int:
+    """Adds the defaults whose names the workspace lacks (`*_names`: those it has, when the
+    caller knows them; a new workspace has none). Returns how many were added."""
+    triggers = TriggerRepository(session)
+    cadences = CadenceRepository(session)
+    added = 0
+    for default in DEFAULT_TRIGGERS:
+        if default.name in (trigger_names or set()):
+            continue
+        definition = trigger_engine.parse(default.definition)
+        cron = definition.when.cron
+        trigger = Trigger(
+            id=uuid.uuid4(),
+            workspace_id=workspace_id,
+            name=default.name,
+            description=default.description,
+            when_kind=definition.when.kind.value,
+            enabled=True,
+            current_version=1,
+            revision=1,
+            next_due_at=cron.next_after(now) if cron is not None else None,
+            created_at=now,
+            updated_at=now,
+        )
+        version = TriggerVersion(
+            trigger_id=trigger.id,
+            version=1,
+            workspace_id=workspace_id,
+            definition=definition.document(),
+            created_at=now,
+        )
+        await triggers.add(trigger, version)
+        added += 1
+    for rhythm in default_cadences():
+        if rhythm.name in (cadence_names or set()):
+            continue
+        document = cadence_document(rhythm)
+        await cadences.add(
+            Cadence(
+                id=uuid.uuid4(),
+                workspace_id=workspace_id,
+                name=rhythm.name,
+                kind=rhythm.kind.value,
+                tier=rhythm.tier,
+                condition=document["condition"],
+                interval_days=rhythm.interval_days,
+                channels=document["channels"],
+                steps=document["steps"],
+                exit_rules=document["exit"],
+                enabled=rhythm.enabled,
+                version=1,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        added += 1
+    return added
