@@ -168,13 +168,17 @@ def api(base_url: str, key: str) -> httpx.Client:
 
 
 def wait_until(
-    check: Callable[[], bool], *, seconds: float, explain: Callable[[], str] = str
+    check: Callable[[], bool],
+    *,
+    seconds: float,
+    explain: Callable[[], str] = str,
+    every: float = 0.1,
 ) -> None:
-    """Polls `check` every 0.1 s until it holds; fails with `explain()` otherwise."""
+    """Polls `check` every `every` seconds until it holds; fails with `explain()` otherwise."""
     deadline = time.monotonic() + seconds
     while True:
         if check():
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {seconds} s\n{explain()}")
-        time.sleep(0.1)
+        time.sleep(every)

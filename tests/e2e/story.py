@@ -2,6 +2,9 @@
 50 days old (the `mid` gone_quiet threshold is 45 days) and whose logins fell from 40 in the
 fortnight before to 6 in the last one (usage_drop: -85%, from a baseline of at least 20)."""
 
+import math
+import statistics
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -126,3 +129,58 @@ async def create_client_going_quiet_offline(database_url: str, key: str) -> str:
     assert jobs, "nothing was left pending"
     client_id: str = created.json()["id"]
     return client_id
+
+
+TASK_P95_SECONDS = 3.0
+"""Issue 10: from an event's POST to the task it causes being readable."""
+LATENCY_SAMPLES = 12
+
+
+def create_owner(api: httpx.Client) -> str:
+    response = api.post(
+        "/v1/owners", json={"name": "Dana Owner", "email": f"dana-{uuid.uuid4().hex[:6]}@acme.test"}
+    )
+    assert response.status_code == 201, response.text
+    owner_id: str = response.json()["id"]
+    return owner_id
+
+
+def event_to_task_seconds(api: httpx.Client, owner_id: str, logs: Callable[[], str]) -> float:
+    """One client going quiet, timed from posting its events to reading the task the default
+    `gone_quiet` trigger opens for its owner: score, signal, trigger and action, each a job."""
+    external_id, body, events = client_going_quiet(datetime.now(UTC))
+    created = api.put(
+        f"/v1/clients/by-external-id/{external_id}", json={**body, "owner_id": owner_id}
+    )
+    assert created.status_code == 201, created.text
+    client_id = created.json()["id"]
+    started = time.monotonic()
+    posted = api.post("/v1/events", json=events)
+    assert posted.status_code == 200, posted.text
+    tasks: list[dict[str, Any]] = []
+
+    def task_readable() -> bool:
+        tasks[:] = api.get("/v1/tasks", params={"client_id": client_id}).json()["data"]
+        return bool(tasks)
+
+    wait_until(task_readable, seconds=CATCH_UP_SECONDS, explain=logs, every=0.02)
+    elapsed = time.monotonic() - started
+    (task,) = tasks
+    assert task["owner_id"] == owner_id
+    assert task["source"] == "trigger"
+    assert task["signal_id"] is not None, task
+    return elapsed
+
+
+def assert_events_become_tasks_within_seconds(
+    api: httpx.Client, logs: Callable[[], str], shape: str
+) -> None:
+    """p95 of event → readable task under 3 s; prints the figures for the README."""
+    owner_id = create_owner(api)
+    samples = sorted(event_to_task_seconds(api, owner_id, logs) for _ in range(LATENCY_SAMPLES))
+    p95 = samples[math.ceil(0.95 * len(samples)) - 1]
+    print(
+        f"\nevent → task ({shape}): p50 {statistics.median(samples):.2f} s, "
+        f"p95 {p95:.2f} s, max {samples[-1]:.2f} s over {len(samples)} clients"
+    )
+    assert p95 < TASK_P95_SECONDS, samples

@@ -21,6 +21,7 @@ from tests.e2e.processes import (
 )
 from tests.e2e.story import (
     CATCH_UP_SECONDS,
+    assert_events_become_tasks_within_seconds,
     assert_the_story_plays_out,
     create_client_going_quiet,
     create_client_going_quiet_offline,
@@ -88,6 +89,10 @@ class TestServeAndWorker:
     ) -> None:
         with started.api() as http:
             assert_the_story_plays_out(http, started.logs)
+
+    def test_an_event_becomes_the_owners_task_within_seconds(self, started: Started) -> None:
+        with started.api() as http:
+            assert_events_become_tasks_within_seconds(http, started.logs, "serve + worker")
 
     async def test_sigterm_stops_each_cleanly_and_restarts_run_what_waited(
         self, started: Started

@@ -9,6 +9,7 @@ import pytest
 
 from tests.e2e.processes import Service, api, create_workspace, serve_env, services
 from tests.e2e.story import (
+    assert_events_become_tasks_within_seconds,
     assert_the_story_plays_out,
     create_client_going_quiet_offline,
     wait_caught_up,
@@ -42,6 +43,10 @@ class TestEmbeddedServe:
             assert_the_story_plays_out(http, started.server.log)
         assert started.server.process is not None
         assert started.server.process.poll() is None
+
+    def test_an_event_becomes_the_owners_task_within_seconds(self, started: Started) -> None:
+        with started.api() as http:
+            assert_events_become_tasks_within_seconds(http, started.server.log, "embedded")
 
     def test_fifty_immediate_retries_with_one_idempotency_key_are_all_replays(
         self, started: Started
