@@ -320,10 +320,13 @@ class CadenceClockRepository:
         or is no longer of the cadence's tier (`tier_changed`); returns how many."""
         if not cadence_ids:
             return 0
-        tier = sa.select(Cadence.tier).where(Cadence.id == _ENROLLMENTS.c.cadence_id)
         client = sa.select(Client.id).where(Client.id == _ENROLLMENTS.c.client_id)
         inactive = client.where(Client.status != ClientStatus.ACTIVE.value).exists()
-        in_tier = client.where(Client.tier == tier.scalar_subquery()).exists()
+        in_tier = (
+            client.join(Cadence, Cadence.id == _ENROLLMENTS.c.cadence_id)
+            .where(Client.tier == Cadence.tier)
+            .exists()
+        )
         scopes = [None] if client_ids is None else list(chunks(sorted(set(client_ids))))
         ended = 0
         for off, reason in (
@@ -340,6 +343,6 @@ class CadenceClockRepository:
                 if scope is not None:
                     where.append(_ENROLLMENTS.c.client_id.in_(scope))
                 stmt = sa.update(_ENROLLMENTS).where(*where)
-                result = await self.session.execute(stmt.values(**ended_values(reason, now)))
+                result = await self.session.execute(stmt.values(**ended_values(reason.value, now)))
                 ended += int(getattr(result, "rowcount", 0) or 0)
         return ended
