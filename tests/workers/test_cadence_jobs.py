@@ -78,7 +78,8 @@ async def latest_enrolment(app: FastAPI, client_id: str) -> CadenceEnrollment | 
             .where(CadenceEnrollment.client_id == uuid.UUID(client_id))
             .order_by(CadenceEnrollment.enrolled_at.desc())
         )
-        return rows.first()
+        found: CadenceEnrollment | None = rows.first()
+        return found
 
 
 async def enrolment(app: FastAPI, client_id: str) -> CadenceEnrollment:
