@@ -75,6 +75,19 @@ def test_readme_tour_runs_as_printed_and_shows_a_live_background(server: Service
         ("gone_quiet", "open"),
         ("usage_drop", "open"),
     }, signals
+    (runs,) = _step(steps, "playbooks act")
+    assert [(r["outcome"], r["fact_kind"]) for r in runs["data"]] == [("fired", "signal.opened")]
+    completed, cadence = _step(steps, "Dana calls")
+    assert (completed["status"], completed["channel"], completed["source"]) == (
+        "done",
+        "call",
+        "trigger",
+    ), completed
+    assert [e["cadence_name"] for e in cadence["enrollments"]] == ["Mid touchpoint every 30 days"]
+    assert cadence["last_touchpoint_at"][:10] == completed["completed_at"][:10], cadence
+    (preview,) = _step(steps, "a playbook of your own")
+    assert preview["version"] == 1
+    assert isinstance(preview["data"], list)
     (jobs,) = _step(steps, "background work")
     statuses = {job["status"] for job in jobs["data"]}
     assert "succeeded" in statuses, jobs  # the latest change's job may still be running
