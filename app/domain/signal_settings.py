@@ -20,6 +20,25 @@ The defaults follow common customer-success practice:
 - `stage_overdue`: longer in a lifecycle stage than expected: `onboarding` 30 days,
   `first_value` 60, `renewal` 90, `expansion` 90; `adoption` is where clients are meant to
   stay, so it has no limit. High severity at twice the expected time.
+- `response_slowdown`: the client answers outreach slowly or not at all. Slower: the median
+  time from an `email_sent` to the reply it got (the first `email_replied` before the next
+  send) over replies of the last 30 days is at least twice that of the 90 days before, each
+  period holding at least 3 such replies (three is the fewest a median is worth taking of),
+  and the recent median is at least 24 hours (a client answering within a day is not slow,
+  whatever the ratio: 20 minutes against 8 is noise). Silent: the last 3 outreaches within
+  those 120 days have no reply (a cadence's three touches gone unanswered). High severity at
+  twice either threshold.
+- `spend_drop`: the value of `order` events in the last 30 days at least 30% below the 30-day
+  share of the 90 days before, only when those 90 days held at least 6 orders: a client that
+  orders monthly has 0 or 1 orders in a 30-day window depending on the calendar (an order on
+  the 1st leaves the window on the 31st), so it would flap; two a month cannot fall to none
+  by the calendar alone. No minimum value by default: values are in each workspace's currency.
+  High severity from a 60% drop.
+- `engagement_drop`: clicks and replies (`email_clicked`, `email_replied`; opens are left out,
+  as mail privacy proxies open every message) in the last 30 days at least 50% below the
+  30-day share of the 90 days before, which held at least 15 (5 a month: a client steady at
+  that rate shows 2 or fewer in a month about 12% of the time, near the 10% usage_drop's
+  minimum gives). High severity from an 80% drop.
 """
 
 from collections.abc import Mapping
@@ -112,6 +131,39 @@ class StageOverdueRule:
 
 
 @dataclass(frozen=True)
+class ResponseSlowdownRule:
+    enabled: bool = True
+    window_days: int = 30
+    baseline_days: int = 90
+    ratio: float = 2.0
+    min_pairs: int = 3
+    min_recent_hours: float = 24.0
+    unanswered_outreaches: int = 3
+
+
+@dataclass(frozen=True)
+class SpendDropRule:
+    enabled: bool = True
+    window_days: int = 30
+    baseline_days: int = 90
+    drop_percent: float = 30.0
+    high_drop_percent: float = 60.0
+    min_baseline_orders: int = 6
+    min_baseline_value: float = 0.0
+
+
+@dataclass(frozen=True)
+class EngagementDropRule:
+    enabled: bool = True
+    event_types: tuple[str, ...] = ("email_clicked", "email_replied")
+    window_days: int = 30
+    baseline_days: int = 90
+    drop_percent: float = 50.0
+    high_drop_percent: float = 80.0
+    min_baseline: int = 15
+
+
+@dataclass(frozen=True)
 class SignalSettings:
     usage_drop: UsageDropRule = UsageDropRule()
     gone_quiet: GoneQuietRule = GoneQuietRule()
@@ -122,6 +174,9 @@ class SignalSettings:
     renewal_approaching: RenewalApproachingRule = RenewalApproachingRule()
     score_drop: ScoreDropRule = ScoreDropRule()
     stage_overdue: StageOverdueRule = StageOverdueRule()
+    response_slowdown: ResponseSlowdownRule = ResponseSlowdownRule()
+    spend_drop: SpendDropRule = SpendDropRule()
+    engagement_drop: EngagementDropRule = EngagementDropRule()
 
 
 DEFAULT_SETTINGS = SignalSettings()
@@ -180,14 +235,27 @@ def validate(
     or `stages` None skips that check: a workspace that renamed its tiers keeps the stale keys
     harmlessly until it sends a new map."""
     problems: list[tuple[str, str]] = []
-    usage = settings.usage_drop
-    for name in usage.event_types:
-        if event_type(name) is None:
-            problems.append(("usage_drop.event_types", f"unknown event type {name!r}"))
-    if not usage.event_types:
-        problems.append(("usage_drop.event_types", "needs at least one event type"))
-    if usage.high_drop_percent < usage.drop_percent:
-        problems.append(("usage_drop.high_drop_percent", "must be at least drop_percent"))
+    event_types = {
+        "usage_drop": settings.usage_drop.event_types,
+        "engagement_drop": settings.engagement_drop.event_types,
+    }
+    for name, types in event_types.items():
+        for type_name in types:
+            if event_type(type_name) is None:
+                problems.append((f"{name}.event_types", f"unknown event type {type_name!r}"))
+        if not types:
+            problems.append((f"{name}.event_types", "needs at least one event type"))
+    drops = {
+        "usage_drop": (settings.usage_drop.drop_percent, settings.usage_drop.high_drop_percent),
+        "spend_drop": (settings.spend_drop.drop_percent, settings.spend_drop.high_drop_percent),
+        "engagement_drop": (
+            settings.engagement_drop.drop_percent,
+            settings.engagement_drop.high_drop_percent,
+        ),
+    }
+    for name, (least, high) in drops.items():
+        if high < least:
+            problems.append((f"{name}.high_drop_percent", "must be at least drop_percent"))
     for tier in settings.gone_quiet.tier_days:
         if tiers is not None and tier not in tiers:
             problems.append(("gone_quiet.tier_days", f"unknown tier {tier!r}"))

@@ -35,6 +35,9 @@ class SignalKind(StrEnum):
     RENEWAL_APPROACHING = "renewal_approaching"
     SCORE_DROP = "score_drop"
     STAGE_OVERDUE = "stage_overdue"
+    RESPONSE_SLOWDOWN = "response_slowdown"
+    SPEND_DROP = "spend_drop"
+    ENGAGEMENT_DROP = "engagement_drop"
 
 
 class Severity(StrEnum):
@@ -85,6 +88,20 @@ class SignalFacts:
     last_payment_failed_at: datetime | None = None
     renews_on: date | None = None  # the nearest end, today or later, of an active contract
     held_band: str | None = None  # the band an unresolved score_drop signal fell into
+    # Replies to outreach (a reply answers the latest send before it; a send's first reply
+    # counts), by when the reply came: the last `window_days`, and the `baseline_days` before.
+    replies_recent: int = 0
+    replies_baseline: int = 0
+    reply_hours_recent: float | None = None  # the median time to reply, None without replies
+    reply_hours_baseline: float | None = None
+    unanswered_outreaches: int = 0  # sends in the two periods after the last reply in them
+    last_reply_at: datetime | None = None
+    orders_recent: int = 0  # `order` events in the last `window_days`
+    orders_baseline: int = 0  # and in the `baseline_days` before
+    spend_recent: float = 0.0  # their summed values
+    spend_baseline: float = 0.0
+    engagement_recent: int = 0  # engagement events in the last `window_days`
+    engagement_baseline: int = 0  # and in the `baseline_days` before
 
 
 @dataclass(frozen=True)
@@ -133,6 +150,9 @@ def detect(
         renewal_approaching(facts, settings, now),
         score_drop(trend, facts.held_band, settings) if trend is not None else None,
         stage_overdue(facts, settings, now),
+        response_slowdown(facts, settings),
+        spend_drop(facts, settings),
+        engagement_drop(facts, settings),
     ]
     return Evaluation(facts.client_id, evaluated, {d.kind: d for d in found if d is not None})
 
@@ -315,6 +335,99 @@ def stage_overdue(facts: SignalFacts, settings: SignalSettings, now: datetime) -
         SignalKind.STAGE_OVERDUE,
         Severity.HIGH if days >= 2 * expected else Severity.MEDIUM,
         {"stage": facts.stage, "days_in_stage": days, "expected_days": expected},
+    )
+
+
+def response_slowdown(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
+    """Slower: the recent median time to reply is `ratio` times the earlier one, each taken of
+    at least `min_pairs` replies, and at least `min_recent_hours`. Silent: the last
+    `unanswered_outreaches` sends have no reply. Either holds it; twice either is high."""
+    rule = settings.response_slowdown
+    if not rule.enabled:
+        return None
+    recent, baseline = facts.reply_hours_recent, facts.reply_hours_baseline
+    ratio = None
+    enough = min(facts.replies_recent, facts.replies_baseline) >= max(rule.min_pairs, 1)
+    if enough and recent is not None and baseline is not None:
+        # A baseline of instant replies (0 h) makes any later delay infinitely slower.
+        ratio = recent / baseline if baseline > 0 else math.inf
+    slow_enough = recent is not None and recent >= rule.min_recent_hours
+    slower = ratio is not None and ratio >= rule.ratio and slow_enough
+    needed = max(rule.unanswered_outreaches, 1)
+    silent = facts.unanswered_outreaches >= needed
+    if not (slower or silent):
+        return None
+    much_slower = slower and ratio is not None and ratio >= 2 * rule.ratio
+    high = much_slower or facts.unanswered_outreaches >= 2 * needed
+    return Detection(
+        SignalKind.RESPONSE_SLOWDOWN,
+        Severity.HIGH if high else Severity.MEDIUM,
+        {
+            "slower": slower,
+            "silent": silent,
+            "window_days": rule.window_days,
+            "baseline_days": rule.baseline_days,
+            "recent_replies": facts.replies_recent,
+            "baseline_replies": facts.replies_baseline,
+            "recent_median_hours": None if recent is None else _number(recent),
+            "baseline_median_hours": None if baseline is None else _number(baseline),
+            "ratio": None if ratio is None or math.isinf(ratio) else round(ratio, 2),
+            "unanswered_outreaches": facts.unanswered_outreaches,
+            "last_reply_at": _iso(facts.last_reply_at),
+        },
+    )
+
+
+def spend_drop(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
+    """Order value in the window against the window's share of the baseline's."""
+    rule = settings.spend_drop
+    if not rule.enabled or facts.orders_baseline < max(rule.min_baseline_orders, 1):
+        return None
+    if facts.spend_baseline < rule.min_baseline_value:
+        return None
+    usual = facts.spend_baseline * rule.window_days / rule.baseline_days
+    if usual <= 0:
+        return None
+    drop = (usual - facts.spend_recent) / usual * 100
+    if drop < rule.drop_percent:
+        return None
+    return Detection(
+        SignalKind.SPEND_DROP,
+        Severity.HIGH if drop >= rule.high_drop_percent else Severity.MEDIUM,
+        {
+            "window_days": rule.window_days,
+            "baseline_days": rule.baseline_days,
+            "recent_value": round(facts.spend_recent, 2),
+            "usual_value": round(usual, 2),
+            "recent_orders": facts.orders_recent,
+            "baseline_orders": facts.orders_baseline,
+            "drop_percent": round(drop, 1),
+        },
+    )
+
+
+def engagement_drop(facts: SignalFacts, settings: SignalSettings) -> Detection | None:
+    """Clicks and replies in the window against the window's share of the baseline's."""
+    rule = settings.engagement_drop
+    baseline = facts.engagement_baseline
+    if not rule.enabled or baseline < max(rule.min_baseline, 1):
+        return None
+    usual = baseline * rule.window_days / rule.baseline_days
+    drop = (usual - facts.engagement_recent) / usual * 100
+    if drop < rule.drop_percent:
+        return None
+    return Detection(
+        SignalKind.ENGAGEMENT_DROP,
+        Severity.HIGH if drop >= rule.high_drop_percent else Severity.MEDIUM,
+        {
+            "event_types": list(rule.event_types),
+            "window_days": rule.window_days,
+            "baseline_days": rule.baseline_days,
+            "recent": facts.engagement_recent,
+            "baseline": baseline,
+            "usual": round(usual, 2),
+            "drop_percent": round(drop, 1),
+        },
     )
 
 

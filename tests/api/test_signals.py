@@ -268,6 +268,10 @@ class TestSettings:
         assert body["usage_drop"]["drop_percent"] == 30.0
         assert body["gone_quiet"]["days"] == 45
         assert body["renewal_approaching"]["high_days"] == 30
+        assert body["response_slowdown"]["ratio"] == 2.0
+        assert body["response_slowdown"]["unanswered_outreaches"] == 3
+        assert body["spend_drop"]["drop_percent"] == 30.0
+        assert body["engagement_drop"]["drop_percent"] == 50.0
         assert response.headers["etag"]
 
     async def test_patch_changes_only_what_is_sent(self, api: httpx.AsyncClient) -> None:
@@ -325,6 +329,23 @@ class TestSettings:
             ({"churn_risk": {}}, ["body", "churn_risk"]),
             ({"score_drop": {"enabled": 0}}, ["body", "score_drop", "enabled"]),
             ({"gone_quiet": {"days": "30"}}, ["body", "gone_quiet", "days"]),
+            ({"response_slowdown": {"ratio": 1}}, ["body", "response_slowdown", "ratio"]),
+            (
+                {"response_slowdown": {"unanswered_outreaches": 0}},
+                ["body", "response_slowdown", "unanswered_outreaches"],
+            ),
+            (
+                {"spend_drop": {"min_baseline_value": -1}},
+                ["body", "spend_drop", "min_baseline_value"],
+            ),
+            (
+                {"spend_drop": {"high_drop_percent": 10}},
+                ["body", "spend_drop", "high_drop_percent"],
+            ),
+            (
+                {"engagement_drop": {"event_types": ["email_bounced"]}},
+                ["body", "engagement_drop", "event_types"],
+            ),
         ],
     )
     async def test_invalid_settings_are_422_naming_the_field(

@@ -28,6 +28,19 @@ class TestDefaults:
             "high_days": 30,
         }
         assert document["score_drop"]["points"] == 15.0
+        assert document["response_slowdown"] == {
+            "enabled": True,
+            "window_days": 30,
+            "baseline_days": 90,
+            "ratio": 2.0,
+            "min_pairs": 3,
+            "min_recent_hours": 24.0,
+            "unanswered_outreaches": 3,
+        }
+        assert document["spend_drop"]["drop_percent"] == 30.0
+        assert document["spend_drop"]["min_baseline_orders"] == 6
+        assert document["engagement_drop"]["event_types"] == ["email_clicked", "email_replied"]
+        assert document["engagement_drop"]["drop_percent"] == 50.0
 
     def test_are_valid_for_a_new_workspace(self) -> None:
         assert validate(DEFAULT_SETTINGS, TIERS, STAGES) == DEFAULT_SETTINGS
@@ -81,6 +94,28 @@ class TestValidate:
     def test_a_custom_event_type_is_accepted(self) -> None:
         changed = apply_changes(DEFAULT_SETTINGS, {"usage_drop": {"event_types": ["custom.run"]}})
         assert validate(changed, TIERS, STAGES).usage_drop.event_types == ("custom.run",)
+
+    def test_engagement_event_types_must_exist(self) -> None:
+        loc = self._loc({"engagement_drop": {"event_types": ["email_bounced"]}})
+        assert loc == [["body", "engagement_drop", "event_types"]]
+
+    @pytest.mark.parametrize("rule", ["usage_drop", "spend_drop", "engagement_drop"])
+    def test_a_high_drop_under_the_drop_is_refused(self, rule: str) -> None:
+        loc = self._loc({rule: {"drop_percent": 50, "high_drop_percent": 40}})
+        assert loc == [["body", rule, "high_drop_percent"]]
+
+    def test_every_problem_is_reported_at_once(self) -> None:
+        loc = self._loc(
+            {
+                "spend_drop": {"high_drop_percent": 10},
+                "engagement_drop": {"event_types": ["nope"], "high_drop_percent": 10},
+            }
+        )
+        assert sorted(loc) == [
+            ["body", "engagement_drop", "event_types"],
+            ["body", "engagement_drop", "high_drop_percent"],
+            ["body", "spend_drop", "high_drop_percent"],
+        ]
 
     def test_renewal_thresholds_must_narrow(self) -> None:
         assert self._loc({"renewal_approaching": {"high_days": 70}}) == [

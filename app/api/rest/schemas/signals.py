@@ -37,7 +37,12 @@ FIGURES_DOC = """The numbers that raise the signal, as last evaluated. By kind:
 `ticket_escalated`: open_escalated_tickets, last_escalated_at, lookback_days;
 `nps_detractor`: score, answered_at; `payment_failed`: failures, last_failed_at, lookback_days;
 `renewal_approaching`: renews_on, days_left; `score_drop`: score, band, drop_points,
-band_worsened; `stage_overdue`: stage, days_in_stage, expected_days."""
+band_worsened; `stage_overdue`: stage, days_in_stage, expected_days;
+`response_slowdown`: slower, silent (which condition holds), window_days, baseline_days,
+recent_replies, baseline_replies, recent_median_hours, baseline_median_hours, ratio,
+unanswered_outreaches, last_reply_at; `spend_drop`: window_days, baseline_days, recent_value,
+usual_value, recent_orders, baseline_orders, drop_percent; `engagement_drop`: event_types,
+window_days, baseline_days, recent, baseline, usual, drop_percent."""
 
 
 class SignalRead(BaseModel):
@@ -226,6 +231,72 @@ class StageOverdueUpdate(RuleUpdate):
     stage_days: DayMap = optional("Replaces the whole map.")
 
 
+class ResponseSlowdownSettings(BaseModel):
+    enabled: bool
+    window_days: int = Field(description="Recent period: replies that came within it.")
+    baseline_days: int = Field(description="The period before the window it is compared with.")
+    ratio: float = Field(description="How many times slower the recent median reply must be.")
+    min_pairs: int = Field(description="Timed replies each period needs for a median.")
+    min_recent_hours: float = Field(
+        description="The recent median must be at least this long to count as slow."
+    )
+    unanswered_outreaches: int = Field(
+        description="This many latest sends without a reply also raise the signal."
+    )
+
+
+class ResponseSlowdownUpdate(RuleUpdate):
+    enabled: bool = optional()
+    window_days: Days = optional()
+    baseline_days: Days = optional()
+    ratio: Annotated[float, Field(gt=1, le=100)] = optional()
+    min_pairs: Count = optional()
+    min_recent_hours: Annotated[float, Field(ge=0, le=8760)] = optional()
+    unanswered_outreaches: Count = optional()
+
+
+class SpendDropSettings(BaseModel):
+    enabled: bool
+    window_days: int = Field(description="Recent period.")
+    baseline_days: int = Field(description="The period before it, scaled to the window.")
+    drop_percent: float
+    high_drop_percent: float
+    min_baseline_orders: int = Field(description="Orders the baseline needs for a signal.")
+    min_baseline_value: float = Field(
+        description="Order value the baseline needs for a signal (0: none)."
+    )
+
+
+class SpendDropUpdate(RuleUpdate):
+    enabled: bool = optional()
+    window_days: Days = optional()
+    baseline_days: Days = optional()
+    drop_percent: Percent = optional()
+    high_drop_percent: Percent = optional()
+    min_baseline_orders: Count = optional()
+    min_baseline_value: Annotated[float, Field(ge=0, le=1e15)] = optional()
+
+
+class EngagementDropSettings(BaseModel):
+    enabled: bool
+    event_types: list[str] = Field(description="The events that count as engagement.")
+    window_days: int = Field(description="Recent period.")
+    baseline_days: int = Field(description="The period before it, scaled to the window.")
+    drop_percent: float
+    high_drop_percent: float
+    min_baseline: int = Field(description="Events the baseline needs for a signal.")
+
+
+class EngagementDropUpdate(RuleUpdate):
+    enabled: bool = optional()
+    event_types: Annotated[list[EventTypeName], Field(min_length=1, max_length=20)] = optional()
+    window_days: Days = optional()
+    baseline_days: Days = optional()
+    drop_percent: Percent = optional()
+    high_drop_percent: Percent = optional()
+    min_baseline: Count = optional()
+
+
 class SignalSettingsRead(BaseModel):
     model_config = example(**DEFAULTS)
 
@@ -238,6 +309,9 @@ class SignalSettingsRead(BaseModel):
     renewal_approaching: RenewalApproachingSettings
     score_drop: ScoreDropSettings
     stage_overdue: StageOverdueSettings
+    response_slowdown: ResponseSlowdownSettings
+    spend_drop: SpendDropSettings
+    engagement_drop: EngagementDropSettings
 
 
 class SignalSettingsUpdate(InputModel):
@@ -255,3 +329,6 @@ class SignalSettingsUpdate(InputModel):
     renewal_approaching: RenewalApproachingUpdate = optional()
     score_drop: ScoreDropUpdate = optional()
     stage_overdue: StageOverdueUpdate = optional()
+    response_slowdown: ResponseSlowdownUpdate = optional()
+    spend_drop: SpendDropUpdate = optional()
+    engagement_drop: EngagementDropUpdate = optional()
