@@ -40,6 +40,7 @@ from app.api.rest import (
     scorecards,
     signals,
     system,
+    tasks,
     workspace,
 )
 from app.config import Settings, get_settings
@@ -108,6 +109,7 @@ def create_app(
         scorecards,
         health,
         cadences,
+        tasks,
     ):
         app.include_router(
             module.router,

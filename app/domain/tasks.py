@@ -110,6 +110,8 @@ def check_transition(current: TaskStatus, target: TaskStatus) -> None:
         return
     if current in FINAL_STATUSES:
         raise Conflict(f"the task is {current.value}, which is final; open a new task instead")
+    if current is target:
+        raise Conflict(f"the task is already {current.value}")
     raise Conflict(f"a {current.value} task cannot become {target.value}")
 
 

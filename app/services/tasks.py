@@ -6,6 +6,7 @@ principal. Every function only flushes: the request or the job run commits."""
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -43,6 +44,15 @@ TOUCHPOINT_SOURCE = "tasks"
 id, a retried completion finds its touchpoint already stored."""
 ESCALATIONS_PER_RUN = 500
 """Escalations per workspace per run: the next run (a minute later) takes the rest."""
+
+
+class Planned(Enum):
+    """`complete_task(channel=PLANNED)`: the channel the task planned, if any."""
+
+    CHANNEL = "planned"
+
+
+PLANNED = Planned.CHANNEL
 
 
 @dataclass(frozen=True)
@@ -344,16 +354,18 @@ async def complete_task(
     task_id: uuid.UUID,
     *,
     outcome: str,
-    channel: str | None,
+    channel: str | Planned | None,
     occurred_at: datetime | None,
     if_match: str | None,
     now: datetime,
 ) -> Task:
-    """Done, with its outcome. A `channel` (the task's planned one when the caller names
-    none; see the route) logs a `touchpoint` event for the client through ingestion, so the
-    client's last touchpoint, its cadence and `gone_quiet` reset."""
+    """Done, with its outcome. A `channel` (`PLANNED`: the task's own) logs a `touchpoint`
+    event for the client through ingestion, so the client's last touchpoint, its cadence and
+    `gone_quiet` reset; the event's external id is the task's, so it is logged once."""
     task = await _load(session, principal, task_id, if_match)
     rules.check_transition(TaskStatus(task.status), TaskStatus.DONE)
+    if isinstance(channel, Planned):
+        channel = task.channel
     occurred = occurred_at or now
     rules.check_completion_time(occurred, now)
     event_id = None

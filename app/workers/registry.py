@@ -5,7 +5,7 @@ Adding a consumer of a fact is one entry here; the job module imports only `app.
 from functools import lru_cache
 
 from app.domain.jobs import Cadence, OutboxKind, Timetable
-from app.workers import cadences, contracts, health, maintenance, sweeper
+from app.workers import cadences, contracts, health, maintenance, sweeper, tasks
 from app.workers.job import Job, Registry, Schedule
 
 EVALUATE = Job(
@@ -25,6 +25,7 @@ CADENCE_FOLLOW = Job(
 PURGE = Job("maintenance.purge", maintenance.purge_expired_records)
 CONTRACT_ENDS = Job("contracts.announce_ended", contracts.announce_ended)
 SWEEP = Job("outbox.sweep", sweeper.sweep_outbox, timeout_seconds=60)
+TASK_ESCALATION = Job("tasks.escalate", tasks.escalate_overdue, timeout_seconds=120)
 
 
 @lru_cache(maxsize=1)
@@ -32,12 +33,23 @@ def default_registry() -> Registry:
     """`health.changed` and `signal.*` facts have no consumer yet: triggers, webhooks, CRM
     sync and live subscriptions register here as they arrive."""
     return Registry(
-        jobs=[EVALUATE, RESCORE, CADENCE_TICK, CADENCE_FOLLOW, PURGE, CONTRACT_ENDS, SWEEP],
+        jobs=[
+            EVALUATE,
+            RESCORE,
+            CADENCE_TICK,
+            CADENCE_FOLLOW,
+            PURGE,
+            CONTRACT_ENDS,
+            SWEEP,
+            TASK_ESCALATION,
+        ],
         schedules=[
             Schedule(RESCORE, Timetable(Cadence.DAILY, hour=3, minute=7)),
             Schedule(CADENCE_TICK, Timetable(Cadence.HOURLY, minute=5)),
             Schedule(PURGE, Timetable(Cadence.HOURLY, minute=17)),
             Schedule(CONTRACT_ENDS, Timetable(Cadence.HOURLY, minute=11)),
             Schedule(SWEEP, Timetable(Cadence.SECONDS, every=15), through_outbox=False),
+            # Every minute: snoozes end and escalations land within a minute of their time.
+            Schedule(TASK_ESCALATION, Timetable(Cadence.EVERY_MINUTE, second=30)),
         ],
     )

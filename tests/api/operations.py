@@ -117,6 +117,11 @@ VALID_BODIES: dict[str, BodyMaker] = {
     },
     "acknowledgeSignal": lambda ids: {"owner_id": ids["owner_id"], "note": "on it"},
     "updateSignalSettings": lambda ids: {"gone_quiet": {"days": 40}},
+    "createTask": lambda ids: {"client_id": ids["client_id"], "title": "Call about the renewal"},
+    "updateTask": lambda ids: {"title": "Renamed task", "priority": "high"},
+    "completeTask": lambda ids: {"outcome": "spoke with the champion", "channel": "call"},
+    "snoozeTask": lambda ids: {"until": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+    "updateTaskSettings": lambda ids: {"escalation": {"after_hours": 24}},
 }
 
 ADMIN_OPERATIONS = frozenset(

@@ -44,6 +44,17 @@ async def make_owner(api: httpx.AsyncClient) -> str:
     return f"/v1/owners/{(await create_owner(api))['id']}"
 
 
+async def make_task(api: httpx.AsyncClient) -> str:
+    client = await create_client(api)
+    response = await api.post("/v1/tasks", json={"client_id": client["id"], "title": "Call"})
+    assert response.status_code == 201, response.text
+    return f"/v1/tasks/{response.json()['id']}"
+
+
+def new_title() -> dict[str, Any]:
+    return {"title": f"Retitled {uuid.uuid4().hex[:8]}"}
+
+
 async def the_workspace(api: httpx.AsyncClient) -> str:
     return "/v1/workspace"
 
@@ -61,6 +72,7 @@ RESOURCES = [
     Resource("contact", make_contact, new_name, "name"),
     Resource("contract", make_contract, new_external_id, "external_id"),
     Resource("owner", make_owner, new_name, "name"),
+    Resource("task", make_task, new_title, "title"),
     Resource("workspace", the_workspace, new_name, "name", deletable=False),
 ]
 DELETABLE = [r for r in RESOURCES if r.deletable]

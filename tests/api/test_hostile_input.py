@@ -284,6 +284,9 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
     key = response.json()
     jobs = (await api.get("/v1/jobs")).json()["data"]
     scorecard = await create_scorecard(api)
+    response = await api.post("/v1/tasks", json={"client_id": client["id"], "title": "Call"})
+    assert response.status_code == 201, response.text
+    task = response.json()
     return {
         "owner_id": owner["id"],
         "client_id": client["id"],
@@ -294,6 +297,7 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "job_id": jobs[0]["id"],
         "scorecard_id": scorecard["id"],
         "signal_id": await open_score_drop(app, workspace.id, client["id"]),
+        "task_id": task["id"],
     }
 
 

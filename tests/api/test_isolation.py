@@ -5,6 +5,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,7 +35,10 @@ WRITE_LOOKUPS = [op for op in LOOKUPS if op.method != "GET"]
 NESTED_LOOKUPS = [op for op in LOOKUPS if len(op.path_params) > 1]
 LISTS = [op for op in OPERATIONS if op.method == "GET" and not op.path_params]
 CATALOGUES = {"listEventTypes"}  # the same for every workspace: no rows of its own
-SETTINGS = {"getSignalSettings"}  # one object per workspace with nothing that names it
+SETTINGS = {
+    "getSignalSettings",
+    "getTaskSettings",
+}  # one object per workspace with nothing that names it
 ROW_LISTS = [op for op in LISTS if op.operation_id not in CATALOGUES | SETTINGS]
 ID_FILTERS = [
     ("listClients", "owner_id"),
@@ -42,6 +46,8 @@ ID_FILTERS = [
     ("listEvents", "client_id"),
     ("listHealth", "owner_id"),
     ("listSignals", "owner_id"),
+    ("listTasks", "client_id"),
+    ("listTasks", "owner_id"),
 ]
 
 
@@ -102,6 +108,12 @@ async def _populate(
     # acquisition months back and it has no touchpoint, so it would also have gone quiet.
     response = await api.patch("/v1/signal-settings", json={"gone_quiet": {"enabled": False}})
     assert response.status_code == 200, response.text
+    response = await api.post(
+        "/v1/tasks",
+        json={"client_id": client["id"], "title": f"{label} task", "body": f"{label}-task-body"},
+    )
+    assert response.status_code == 201, response.text
+    task = response.json()
     workspace = (await api.get("/v1/workspace")).json()
     jobs = (await api.get("/v1/jobs", params={"kind": "clients.changed"})).json()["data"]
     ids = {
@@ -112,6 +124,7 @@ async def _populate(
         "contract_id": contract["id"],
         "key_id": key["id"],
         "external_id": client["external_id"],
+        "task_id": task["id"],
     }
     values = {
         *ids.values(),
@@ -132,6 +145,8 @@ async def _populate(
         f"{label}-feature",
         f"{label}-src",
         f"{label}-evt-1",
+        task["title"],
+        f"{label}-task-body",
     }
     return ids, values
 
@@ -179,6 +194,13 @@ async def _release_owner(tenant: Tenant) -> None:
     assert response.status_code == 200, response.text
 
 
+async def _snooze_task(tenant: Tenant) -> None:
+    url = f"/v1/tasks/{tenant.ids['task_id']}/snooze"
+    until = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    response = await tenant.api.post(url, json={"until": until})
+    assert response.status_code == 200, response.text
+
+
 async def _fail_job(tenant: Tenant) -> None:
     async with tenant.app.state.sessionmaker() as session:
         await session.execute(
@@ -195,6 +217,7 @@ PRECONDITIONS: dict[str, Callable[[Tenant], Awaitable[None]]] = {
     "reactivateClient": _churn,
     "deleteOwner": _release_owner,
     "retryJob": _fail_job,
+    "reopenTask": _snooze_task,
 }
 
 
@@ -229,6 +252,9 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/clients/{ids['client_id']}/signals",
         "/v1/signals",
         "/v1/signal-settings",
+        f"/v1/tasks/{ids['task_id']}",
+        "/v1/tasks",
+        "/v1/task-settings",
     ]
     state: dict[str, Any] = {}
     for path in reads:
