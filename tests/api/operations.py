@@ -117,6 +117,13 @@ VALID_BODIES: dict[str, BodyMaker] = {
     },
     "acknowledgeSignal": lambda ids: {"owner_id": ids["owner_id"], "note": "on it"},
     "updateSignalSettings": lambda ids: {"gone_quiet": {"days": 40}},
+    "createCadence": lambda ids: {
+        "name": f"Cadence {_suffix()}",
+        "tier": "smb",
+        "interval_days": 45,
+    },
+    "updateCadence": lambda ids: {"name": "Renamed cadence", "interval_days": 21},
+    "enrollClientInCadence": lambda ids: {"client_id": ids["client_id"]},
     "createTask": lambda ids: {"client_id": ids["client_id"], "title": "Call about the renewal"},
     "updateTask": lambda ids: {"title": "Renamed task", "priority": "high"},
     "completeTask": lambda ids: {"outcome": "spoke with the champion", "channel": "call"},

@@ -287,6 +287,12 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
     response = await api.post("/v1/tasks", json={"client_id": client["id"], "title": "Call"})
     assert response.status_code == 201, response.text
     task = response.json()
+    response = await api.post("/v1/cadences", json={"name": "By hand", "interval_days": 30})
+    assert response.status_code == 201, response.text
+    cadence = response.json()
+    url = f"/v1/cadences/{cadence['id']}/enrollments"
+    response = await api.post(url, json={"client_id": client["id"]})
+    assert response.status_code == 201, response.text
     return {
         "owner_id": owner["id"],
         "client_id": client["id"],
@@ -298,6 +304,8 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "scorecard_id": scorecard["id"],
         "signal_id": await open_score_drop(app, workspace.id, client["id"]),
         "task_id": task["id"],
+        "cadence_id": cadence["id"],
+        "enrollment_id": response.json()["id"],
     }
 
 

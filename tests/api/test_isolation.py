@@ -165,7 +165,22 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         values |= {scorecard["id"], scorecard["name"]}
         ids["signal_id"] = await open_score_drop(app, workspace.id, ids["client_id"])
         values.add(ids["signal_id"])
+        ids["cadence_id"], ids["enrollment_id"] = await _enrol(api, label, ids["client_id"])
+        values |= {ids["cadence_id"], ids["enrollment_id"], f"{label} cadence"}
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
+
+
+async def _enrol(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[str, str]:
+    """A cadence of the tenant's own (no tier: by hand) with its client enrolled."""
+    body = {"name": f"{label} cadence", "interval_days": 30}
+    response = await api.post("/v1/cadences", json=body)
+    assert response.status_code == 201, response.text
+    cadence_id: str = response.json()["id"]
+    url = f"/v1/cadences/{cadence_id}/enrollments"
+    response = await api.post(url, json={"client_id": client_id})
+    assert response.status_code == 201, response.text
+    enrollment_id: str = response.json()["id"]
+    return cadence_id, enrollment_id
 
 
 @pytest.fixture
@@ -252,6 +267,10 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/clients/{ids['client_id']}/signals",
         "/v1/signals",
         "/v1/signal-settings",
+        f"/v1/cadences/{ids['cadence_id']}",
+        f"/v1/cadences/{ids['cadence_id']}/enrollments",
+        "/v1/cadences",
+        f"/v1/clients/{ids['client_id']}/cadence",
         f"/v1/tasks/{ids['task_id']}",
         "/v1/tasks",
         "/v1/task-settings",
@@ -448,6 +467,12 @@ FOREIGN_REFERENCES: list[tuple[str, str, Callable[[Ids], dict[str, Any]], str]] 
         "/v1/signals/{signal_id}/acknowledge",
         lambda ids: {"owner_id": ids["owner_id"]},
         "owner_id",
+    ),
+    (
+        "POST",
+        "/v1/cadences/{cadence_id}/enrollments",
+        lambda ids: {"client_id": ids["client_id"]},
+        "client_id",
     ),
 ]
 

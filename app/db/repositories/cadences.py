@@ -155,7 +155,6 @@ class EnrollmentRepository:
         cadence_id: uuid.UUID,
         *,
         status: str | None,
-        client_id: uuid.UUID | None,
         sort: str,
         cursor: str | None,
         limit: int,
@@ -166,8 +165,6 @@ class EnrollmentRepository:
         )
         if status is not None:
             stmt = stmt.where(CadenceEnrollment.status == status)
-        if client_id is not None:
-            stmt = stmt.where(CadenceEnrollment.client_id == client_id)
         return await paginate(
             self.session,
             stmt,

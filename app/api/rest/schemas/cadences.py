@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field, Strict, StrictBool, StringConstraints
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
     EXAMPLE_TIME,
+    JSON_LIMITS_DOC,
     InputModel,
     JsonObject,
     Name,
@@ -16,7 +17,9 @@ from app.api.rest.schemas.common import (
 )
 from app.domain.actions import MAX_DELAY_SECONDS
 from app.domain.cadences import (
+    MAX_CONDITION_BYTES,
     MAX_DAYS,
+    MAX_PARAMS_BYTES,
     MAX_STEPS,
     CadenceKind,
     EnrollmentSource,
@@ -34,7 +37,8 @@ DelaySeconds = Annotated[int, Strict(), Field(ge=0, le=MAX_DELAY_SECONDS)]
 
 CONDITION_DOC = (
     "A condition in the trigger conditions language (`all` / `any` / `not`; `field`, `op`, "
-    "`value`); an empty object is no condition."
+    f"`value`); an empty object is no condition. At most {MAX_CONDITION_BYTES} bytes of "
+    f"UTF-8 JSON. {JSON_LIMITS_DOC}"
 )
 EXAMPLE_STEP = {
     "offset_days": 30,
@@ -56,10 +60,17 @@ EXAMPLE_CADENCE = {
     "enabled": True,
 }
 
+ConditionDocument = Annotated[JsonObject, Field(description=CONDITION_DOC)]
+"""Nullable where it is used: the limits are stated on the object itself as well."""
+
 
 class StepActionInput(InputModel):
     kind: ActionKindName = Field(description="An action kind of the registry: `create_task`, …")
-    params: JsonObject = Field(default_factory=dict, description="The kind's parameters.")
+    params: JsonObject = Field(
+        default_factory=dict,
+        description=f"The kind's parameters; at most {MAX_PARAMS_BYTES} bytes of UTF-8 JSON. "
+        f"{JSON_LIMITS_DOC}",
+    )
     delay_seconds: DelaySeconds = Field(
         default=0, description="Runs this long after the step falls due."
     )
@@ -79,7 +90,9 @@ class ExitInput(InputModel):
     on_touchpoint: StrictBool = Field(
         default=True, description="End when a touchpoint of a qualifying channel is logged."
     )
-    goal: JsonObject | None = Field(default=None, description=f"End once it holds. {CONDITION_DOC}")
+    goal: ConditionDocument | None = Field(
+        default=None, description=f"End once it holds. {CONDITION_DOC}"
+    )
 
 
 class CadenceCreate(InputModel):
@@ -94,7 +107,7 @@ class CadenceCreate(InputModel):
     tier: Tier | None = Field(
         default=None, description="Active clients of this tier are enrolled automatically."
     )
-    condition: JsonObject | None = Field(
+    condition: ConditionDocument | None = Field(
         default=None,
         description=f"Active clients it holds for (within `tier`, when given) are enrolled "
         f"automatically. {CONDITION_DOC}",
@@ -125,7 +138,7 @@ class CadenceUpdate(InputModel):
 
     name: Name = optional()
     tier: Tier | None = optional()
-    condition: JsonObject | None = optional()
+    condition: ConditionDocument | None = optional(f"Automatic enrolment. {CONDITION_DOC}")
     interval_days: IntervalDays | None = optional()
     channels: Annotated[list[Channel], Field(max_length=4)] = optional()
     steps: Annotated[list[StepInput], Field(max_length=MAX_STEPS)] = optional()
