@@ -507,6 +507,8 @@ class TestSettings:
     async def test_bad_values_are_422(self, api: httpx.AsyncClient) -> None:
         for body in (
             {"escalation": {"after_hours": 0}},
+            {"escalation": {"after_hours": "24"}},
+            {"escalation": {"enabled": 0}},
             {"escalation": {"action": "shout"}},
             {"escalation": {"owner_id": str(uuid.uuid4())}},
             {"assignment": {"fallback": "random"}},

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
@@ -46,7 +46,7 @@ DedupeKey = Annotated[
         )
     ),
 ]
-Hours = Annotated[int, Field(ge=1, le=MAX_HOURS)]
+Hours = Annotated[int, Field(strict=True, ge=1, le=MAX_HOURS)]
 CHANNEL_DOC = (
     "The touchpoint channel the task plans; completing the task on a channel logs a "
     "`touchpoint` event for the client."
@@ -209,7 +209,7 @@ class EscalationSettings(BaseModel):
 
 
 class EscalationUpdate(InputModel):
-    enabled: bool = optional()
+    enabled: StrictBool = optional()
     after_hours: Hours = optional()
     action: EscalationAction = optional()
     owner_id: uuid.UUID | None = Field(default=None, description="An active owner, or null.")
