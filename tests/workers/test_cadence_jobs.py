@@ -609,3 +609,78 @@ class TestEmbedded:
             True,
             0,
         )
+
+
+async def _mid_clients(api: httpx.AsyncClient, count: int) -> None:
+    clients = [
+        {"external_id": f"mid-{uuid.uuid4().hex[:10]}", "name": f"Mid {i}", "tier": "mid"}
+        for i in range(count)
+    ]
+    response = await api.post("/v1/clients/batch", json={"clients": clients})
+    assert response.status_code == 200, response.text
+
+
+async def _statements_of_a_tick(app: FastAPI, at: datetime) -> tuple[int, dict[str, Any]]:
+    counted: list[str] = []
+
+    def count(*args: Any) -> None:
+        counted.append(args[2])
+
+    engine = app.state.engine.sync_engine
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        result = await tick(app, at)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    return len(counted), result
+
+
+class TestSetBased:
+    async def test_a_tick_costs_the_same_statements_for_three_clients_or_sixty(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        now = moment()
+        await _mid_clients(api, 3)
+        await make_cadence(app, workspace, now - 31 * DAY, channels=["call", "meeting"])
+        few, result = await _statements_of_a_tick(app, now)
+        assert result["fired"] == 3
+        await drop_cadences(app, workspace.id)
+        await _mid_clients(api, 57)
+        await make_cadence(app, workspace, now - 31 * DAY, channels=["call", "meeting"])
+        many, result = await _statements_of_a_tick(app, now)
+        assert (result["enrolled"], result["fired"]) == (0, 60)
+        assert many == few
+
+
+class TestEnrollCadenceAction:
+    async def test_a_trigger_action_enrols_the_client_once(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        from app.domain.actions import ActionSpec
+        from app.services.actions import action_kinds, run_action, schedule_actions
+
+        now = moment()
+        client = await create_client(api)
+        cadence_id = await make_cadence(app, workspace, now, tier=None)
+        kind = action_kinds()["enroll_cadence"]
+        assert kind.problems({"cadence_id": str(cadence_id)}) == []
+        assert kind.problems({"cadence": "x"}) == [
+            "unknown parameters: cadence",
+            "`cadence_id` is required",
+        ]
+        spec = ActionSpec("enroll_cadence", {"cadence_id": str(cadence_id)})
+        results = []
+        for _ in range(2):
+            async with app.state.sessionmaker.begin() as session:
+                (run_id,) = await schedule_actions(
+                    session, workspace.id, uuid.UUID(client["id"]), [spec], now
+                )
+                results.append(
+                    await run_action(session, workspace.id, run_id, now, Settings(), attempt=1)
+                )
+        enrolled = await enrolment(app, client["id"])
+        assert (enrolled.source, enrolled.cadence_id) == ("trigger", cadence_id)
+        assert results == [
+            {"enrollment_id": str(enrolled.id), "enrolled": True},
+            {"enrollment_id": str(enrolled.id), "enrolled": False},
+        ]
