@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -19,7 +20,7 @@ from tests.databases import throwaway_database
 from tests.factories import create_workspace
 
 
-async def _defaults_of(url: str, workspace_id: uuid.UUID) -> tuple[list, list]:
+async def _defaults_of(url: str, workspace_id: uuid.UUID) -> tuple[list[Any], list[Any]]:
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
