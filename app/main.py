@@ -41,6 +41,7 @@ from app.api.rest import (
     signals,
     system,
     tasks,
+    triggers,
     workspace,
 )
 from app.config import Settings, get_settings
@@ -110,6 +111,7 @@ def create_app(
         health,
         cadences,
         tasks,
+        triggers,
     ):
         app.include_router(
             module.router,

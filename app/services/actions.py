@@ -88,7 +88,21 @@ def action_kinds() -> Mapping[str, ActionKind]:
         ResolveSignal(),
         EnrollCadence(),
     ]
-    return MappingProxyType({kind.name: kind for kind in kinds})
+    return MappingProxyType({kind.name: kind for kind in [*kinds, *_ADDED.values()]})
+
+
+_ADDED: dict[str, ActionKind] = {}
+
+
+def add_action_kind(kind: ActionKind) -> None:
+    """A kind from outside the list above: a test's probe (as the job registry's `extended`)."""
+    _ADDED[kind.name] = kind
+    action_kinds.cache_clear()
+
+
+def remove_action_kind(name: str) -> None:
+    _ADDED.pop(name, None)
+    action_kinds.cache_clear()
 
 
 @dataclass(frozen=True)

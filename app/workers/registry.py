@@ -5,7 +5,9 @@ Adding a consumer of a fact is one entry here; the job module imports only `app.
 from functools import lru_cache
 
 from app.domain.jobs import Cadence, OutboxKind, Timetable
+from app.workers import actions as action_jobs
 from app.workers import cadences, contracts, health, maintenance, sweeper, tasks
+from app.workers import triggers as trigger_jobs
 from app.workers.job import Job, Registry, Schedule
 
 EVALUATE = Job(
@@ -25,15 +27,32 @@ CADENCE_FOLLOW = Job(
 PURGE = Job("maintenance.purge", maintenance.purge_expired_records)
 CONTRACT_ENDS = Job("contracts.announce_ended", contracts.announce_ended)
 SWEEP = Job("outbox.sweep", sweeper.sweep_outbox, timeout_seconds=60)
+TRIGGERS = Job(
+    "triggers.evaluate",
+    trigger_jobs.evaluate,
+    consumes=(
+        OutboxKind.HEALTH_CHANGED.value,
+        OutboxKind.SIGNAL_OPENED.value,
+        OutboxKind.SIGNAL_RESOLVED.value,
+        OutboxKind.CLIENT_UPDATED.value,
+        OutboxKind.EVENT_INGESTED.value,
+        OutboxKind.CONTRACT_ENDED.value,
+    ),
+    timeout_seconds=600,
+)
+TRIGGER_TICK = Job("triggers.tick", trigger_jobs.tick, timeout_seconds=60)
+ACTIONS = Job("actions.run", action_jobs.run, timeout_seconds=120, retry=action_jobs.ACTION_RETRY)
+TRIGGER_JOBS = [TRIGGERS, TRIGGER_TICK, ACTIONS]
 TASK_ESCALATION = Job("tasks.escalate", tasks.escalate_overdue, timeout_seconds=120)
 
 
 @lru_cache(maxsize=1)
 def default_registry() -> Registry:
-    """`health.changed` and `signal.*` facts have no consumer yet: triggers, webhooks, CRM
-    sync and live subscriptions register here as they arrive."""
+    """Triggers consume the facts their `when` names; webhooks, CRM sync and live
+    subscriptions register here as they arrive."""
     return Registry(
         jobs=[
+            *TRIGGER_JOBS,
             EVALUATE,
             RESCORE,
             CADENCE_TICK,
@@ -49,6 +68,7 @@ def default_registry() -> Registry:
             Schedule(PURGE, Timetable(Cadence.HOURLY, minute=17)),
             Schedule(CONTRACT_ENDS, Timetable(Cadence.HOURLY, minute=11)),
             Schedule(SWEEP, Timetable(Cadence.SECONDS, every=15), through_outbox=False),
+            Schedule(TRIGGER_TICK, Timetable(Cadence.EVERY_MINUTE)),
             # Every minute: snoozes end and escalations land within a minute of their time.
             Schedule(TASK_ESCALATION, Timetable(Cadence.EVERY_MINUTE, second=30)),
         ],

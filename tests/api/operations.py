@@ -129,6 +129,16 @@ VALID_BODIES: dict[str, BodyMaker] = {
     "completeTask": lambda ids: {"outcome": "spoke with the champion", "channel": "call"},
     "snoozeTask": lambda ids: {"until": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
     "updateTaskSettings": lambda ids: {"escalation": {"after_hours": 24}},
+    "createTrigger": lambda ids: {
+        "name": f"Trigger {_suffix()}",
+        "when": {"kind": "health.band_changed", "to": ["at_risk"]},
+        "condition": {"field": "tier", "op": "eq", "value": "mid"},
+        "actions": [{"kind": "create_task", "params": {"title": "Call {{client.name}}"}}],
+    },
+    "updateTrigger": lambda ids: {"name": "Renamed trigger", "control": {"cooldown_hours": 48}},
+    "previewTrigger": lambda ids: {"condition": {"field": "tier", "op": "eq", "value": "smb"}},
+    "runTrigger": lambda ids: {"client_ids": [ids["client_id"]]},
+    "updateTriggerSettings": lambda ids: {"max_firings_per_client_per_day": 5},
 }
 
 ADMIN_OPERATIONS = frozenset(

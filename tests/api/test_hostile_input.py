@@ -306,7 +306,23 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "task_id": task["id"],
         "cadence_id": cadence["id"],
         "enrollment_id": response.json()["id"],
+        **await _fired_trigger(api, client["id"]),
     }
+
+
+async def _fired_trigger(api: httpx.AsyncClient, client_id: str) -> dict[str, str]:
+    body = {
+        "name": "By hand",
+        "when": {"kind": "manual"},
+        "actions": [{"kind": "create_task", "params": {"title": "Call {{client.name}}"}}],
+    }
+    response = await api.post("/v1/triggers", json=body)
+    assert response.status_code == 201, response.text
+    trigger_id = response.json()["id"]
+    url = f"/v1/triggers/{trigger_id}/run"
+    response = await api.post(url, json={"client_ids": [client_id]})
+    assert response.status_code == 200, response.text
+    return {"trigger_id": trigger_id, "run_id": response.json()["results"][0]["trigger_run_id"]}
 
 
 async def unreadable(api: httpx.AsyncClient, ids: Ids) -> list[str]:

@@ -34,10 +34,14 @@ LOOKUPS = [op for op in WITH_PATH_ID if op.operation_id != UPSERT]
 WRITE_LOOKUPS = [op for op in LOOKUPS if op.method != "GET"]
 NESTED_LOOKUPS = [op for op in LOOKUPS if len(op.path_params) > 1]
 LISTS = [op for op in OPERATIONS if op.method == "GET" and not op.path_params]
-CATALOGUES = {"listEventTypes"}  # the same for every workspace: no rows of its own
+CATALOGUES = {
+    "listEventTypes",
+    "listConditionFields",
+}  # the same for every workspace: no rows of its own
 SETTINGS = {
     "getSignalSettings",
     "getTaskSettings",
+    "getTriggerSettings",
 }  # one object per workspace with nothing that names it
 ROW_LISTS = [op for op in LISTS if op.operation_id not in CATALOGUES | SETTINGS]
 ID_FILTERS = [
@@ -48,6 +52,8 @@ ID_FILTERS = [
     ("listSignals", "owner_id"),
     ("listTasks", "client_id"),
     ("listTasks", "owner_id"),
+    ("listTriggerRuns", "client_id"),
+    ("listTriggerRuns", "trigger_id"),
 ]
 
 
@@ -165,6 +171,8 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         values |= {scorecard["id"], scorecard["name"]}
         ids["signal_id"] = await open_score_drop(app, workspace.id, ids["client_id"])
         values.add(ids["signal_id"])
+        ids["trigger_id"], ids["run_id"] = await _fire(api, label, ids["client_id"])
+        values |= {ids["trigger_id"], ids["run_id"], f"{label} trigger"}
         ids["cadence_id"], ids["enrollment_id"] = await _enrol(api, label, ids["client_id"])
         values |= {ids["cadence_id"], ids["enrollment_id"], f"{label} cadence"}
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
@@ -181,6 +189,22 @@ async def _enrol(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[st
     assert response.status_code == 201, response.text
     enrollment_id: str = response.json()["id"]
     return cadence_id, enrollment_id
+
+
+async def _fire(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[str, str]:
+    """A trigger of the tenant's own, run by hand once for its client."""
+    body = {
+        "name": f"{label} trigger",
+        "when": {"kind": "manual"},
+        "actions": [{"kind": "create_task", "params": {"title": f"{label} trigger task"}}],
+    }
+    response = await api.post("/v1/triggers", json=body)
+    assert response.status_code == 201, response.text
+    trigger_id: str = response.json()["id"]
+    response = await api.post(f"/v1/triggers/{trigger_id}/run", json={"client_ids": [client_id]})
+    assert response.status_code == 200, response.text
+    run_id: str = response.json()["results"][0]["trigger_run_id"]
+    return trigger_id, run_id
 
 
 @pytest.fixture
@@ -274,6 +298,12 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/tasks/{ids['task_id']}",
         "/v1/tasks",
         "/v1/task-settings",
+        f"/v1/triggers/{ids['trigger_id']}",
+        f"/v1/triggers/{ids['trigger_id']}/versions",
+        "/v1/triggers",
+        f"/v1/trigger-runs/{ids['run_id']}",
+        "/v1/trigger-runs",
+        "/v1/trigger-settings",
     ]
     state: dict[str, Any] = {}
     for path in reads:

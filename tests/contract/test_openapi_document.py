@@ -8,8 +8,14 @@ from typing import Any
 from app.cli import render_openapi
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
-# Bare arrays, for now: a fixed catalogue, and two histories that are not paged yet.
-UNPAGED_LISTS = {"listEventTypes", "listClientStageHistory", "listScorecardVersions"}
+# Bare arrays, for now: fixed catalogues, and histories that are not paged yet.
+UNPAGED_LISTS = {
+    "listEventTypes",
+    "listConditionFields",
+    "listClientStageHistory",
+    "listScorecardVersions",
+    "listTriggerVersions",
+}
 
 
 def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
