@@ -153,8 +153,12 @@ async def enroll_once(
 
 @dataclass(frozen=True)
 class Synced:
+    """`deferred`: more clients to enrol than `at_most` allowed, so none were; the caller
+    leaves them to a tick (a request must stay short)."""
+
     enrolled: int
     ended: int
+    deferred: bool = False
 
 
 async def sync_enrolments(
@@ -164,12 +168,14 @@ async def sync_enrolments(
     workspace_ids: Sequence[uuid.UUID] | None = None,
     cadences: Sequence[Cadence] | None = None,
     client_ids: Sequence[uuid.UUID] | None = None,
+    at_most: int | None = None,
 ) -> Synced:
     """Automatic enrolments as each live cadence's rule says: active clients of its tier (and
     its condition, when it has one) are enrolled, and enrolments it made end once the client
     churned or no longer matches (`client_inactive`, `tier_changed`, `condition_unmet`).
     `cadences` narrows the work to some cadences, `client_ids` to some clients (of one
-    workspace); by default every live cadence of `workspace_ids` (None: of every workspace)."""
+    workspace); by default every live cadence of `workspace_ids` (None: of every workspace).
+    With `at_most`, more clients to enrol than that enrols none (`deferred`)."""
     await session.flush()  # edits of this transaction (a client's new tier) are what counts
     if cadences is None:
         cadences = await CadenceRepository(session).enabled(workspace_ids)
@@ -188,7 +194,9 @@ async def sync_enrolments(
         client_ids=client_ids,
     )
     by_tier = [c for c in live if definitions[c.id].tier and definitions[c.id].condition is None]
-    candidates = await clock.tier_candidates([c.id for c in by_tier], client_ids=client_ids)
+    candidates = await clock.tier_candidates(
+        [c.id for c in by_tier], client_ids=client_ids, limit=at_most
+    )
     for cadence in live:
         if definitions[cadence.id].condition is not None:
             found, off = await _condition_sync(
@@ -196,6 +204,8 @@ async def sync_enrolments(
             )
             candidates += found
             ended += off
+    if at_most is not None and len(candidates) > at_most:
+        return Synced(enrolled=0, ended=ended, deferred=True)
     enrolled = await _enrol(session, {c.id: c for c in live}, definitions, candidates, now)
     return Synced(enrolled=enrolled, ended=ended)
 

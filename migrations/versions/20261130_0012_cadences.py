@@ -97,8 +97,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("cadence_enrollments", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_cadence_enrollments_cadence_id_client_id_active",
-            ["cadence_id", "client_id"],
+            "ix_cadence_enrollments_client_id_cadence_id_active",
+            ["client_id", "cadence_id"],
             unique=True,
             postgresql_where=ACTIVE,
             sqlite_where=ACTIVE,

@@ -684,3 +684,30 @@ class TestEnrollCadenceAction:
             {"enrollment_id": str(enrolled.id), "enrolled": True},
             {"enrollment_id": str(enrolled.id), "enrolled": False},
         ]
+
+
+class TestLargeEnrolment:
+    async def test_past_the_request_limit_a_tick_of_the_workspace_enrols(
+        self,
+        app: FastAPI,
+        api: httpx.AsyncClient,
+        workspace: Workspace,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(service, "ENROL_IN_REQUEST", 2)
+        await _mid_clients(api, 3)
+        response = await api.post(
+            "/v1/cadences", json={"name": "Mid", "tier": "mid", "interval_days": 30}
+        )
+        assert response.status_code == 201, response.text
+        cadence_id = response.json()["id"]
+        url = f"/v1/cadences/{cadence_id}/enrollments"
+        assert (await api.get(url)).json()["data"] == []
+        async with app.state.sessionmaker() as session:
+            requested = await session.scalar(
+                sa.select(OutboxMessage.workspace_id).where(OutboxMessage.kind == "cadences.tick")
+            )
+        assert requested == workspace.id
+        result = await tick(app, moment(), workspace_id=workspace.id)
+        assert result["enrolled"] == 3
+        assert len((await api.get(url)).json()["data"]) == 3

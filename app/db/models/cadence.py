@@ -48,9 +48,9 @@ class CadenceEnrollment(Timestamped, Base):
     __tablename__ = "cadence_enrollments"
     __table_args__ = (
         sa.Index(
-            "ix_cadence_enrollments_cadence_id_client_id_active",
-            "cadence_id",
+            "ix_cadence_enrollments_client_id_cadence_id_active",
             "client_id",
+            "cadence_id",
             unique=True,
             postgresql_where=ACTIVE,
             sqlite_where=ACTIVE,

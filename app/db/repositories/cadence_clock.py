@@ -236,8 +236,10 @@ class CadenceClockRepository:
         cadence_ids: Sequence[uuid.UUID],
         *,
         client_ids: Sequence[uuid.UUID] | None = None,
+        limit: int | None = None,
     ) -> list[Candidate]:
-        """Active clients of the cadences' tiers that they do not hold yet."""
+        """Active clients of the cadences' tiers that they do not hold yet; with `limit`, at
+        most one more than it (enough to tell there are too many)."""
         if not cadence_ids:
             return []
         held = (
@@ -262,6 +264,8 @@ class CadenceClockRepository:
             )
             .order_by(Cadence.id, Client.id)
         )
+        if limit is not None:
+            stmt = stmt.limit(limit + 1)
         if client_ids is None:
             rows = (await self.session.execute(stmt)).all()
         else:

@@ -105,7 +105,7 @@ class EnrollmentRepository:
         stmt = (
             insert(_ENROLLMENTS)
             .on_conflict_do_nothing(
-                index_elements=["cadence_id", "client_id"],
+                index_elements=["client_id", "cadence_id"],
                 index_where=ACTIVE,
             )
             .returning(_ENROLLMENTS.c.id)
