@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.api.rest.schemas.common import (
     EXAMPLE_ID,
@@ -92,7 +92,7 @@ class TriggerCreate(InputModel):
 
     name: Name
     description: Description | None = None
-    enabled: bool = True
+    enabled: StrictBool = True
     when: WhenDocument
     condition: ConditionDocument | None = None
     actions: list[ActionDocument] = Field(default_factory=list, max_length=50)
@@ -107,7 +107,9 @@ class TriggerUpdate(InputModel):
 
     name: Name = optional()
     description: Description | None = None
-    enabled: bool = optional("Disabled triggers do not fire; their pending actions are skipped.")
+    enabled: StrictBool = optional(
+        "Disabled triggers do not fire; their pending actions are skipped."
+    )
     when: WhenDocument = optional(WHEN_DOC)
     condition: ConditionDocument | None = None
     actions: list[ActionDocument] = optional(ACTIONS_DOC)
@@ -202,7 +204,7 @@ class TriggerRunRequest(InputModel):
     model_config = example(client_ids=[EXAMPLE_ID], force=False)
 
     client_ids: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    force: bool = Field(
+    force: StrictBool = Field(
         default=False,
         description="Skip the condition and the control policy (cooldown, re-entry, debounce, "
         "cap and holdout): fire for each client now.",
@@ -308,7 +310,7 @@ class TriggerSettingsRead(BaseModel):
 class TriggerSettingsUpdate(InputModel):
     model_config = example(max_firings_per_client_per_day=5)
 
-    max_firings_per_client_per_day: int = Field(ge=1, le=MAX_FREQUENCY_CAP)
+    max_firings_per_client_per_day: StrictInt = Field(ge=1, le=MAX_FREQUENCY_CAP)
 
 
 class ConditionFieldRead(BaseModel):
