@@ -2,6 +2,7 @@
 clients for which Python's `evaluate` over loaded views holds (random conditions by random
 portfolios), in one statement, keyset paged; the views load in a constant number of statements."""
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -73,9 +74,13 @@ async def matching_in_sql(
         )
 
 
+EXAMPLES = int(os.environ.get("TENURE_TEST_CONDITION_EXAMPLES", "30"))
+"""Portfolios per run; a deeper search: TENURE_TEST_CONDITION_EXAMPLES=300 (about 5 minutes)."""
+
+
 class TestPythonAndSqlAgree:
     @settings(
-        max_examples=30,
+        max_examples=EXAMPLES,
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     )

@@ -3,18 +3,20 @@ exactly what `app.domain.conditions.evaluate` means for one client.
 
 Every leaf compiles to a *definite* predicate (true or false, never NULL): a nullable operand is
 guarded (`x IS NOT NULL AND x = v`) or wrapped (`COALESCE(x = v, false)`), so `NOT` negates as
-Python's `not` does. Only what the condition reads is joined: the latest snapshot when a health
-field appears, and a correlated subquery (or `EXISTS`, which the planner runs as a semi-join)
-per signal, contract, task or history leaf, each served by an index:
-- signals: `ix_signals_client_id_kind_unresolved` (partial, unresolved rows);
-- contracts: `ix_contracts_workspace_id_client_id`;
-- tasks: `ix_tasks_workspace_id_client_id_status`;
-- the score `days` ago: `ix_health_scores_client_id_computed_at`.
+Python's `not` does. Only what the condition reads is joined or nested, as a hand-written
+statement would: the latest snapshot when a health field appears; `EXISTS` (a semi- or
+anti-join to the planner) for an open signal, a renewal within N days, a count compared with 0
+or 1; one grouped subquery per aggregate (MRR in a currency, the nearest renewal, other counts),
+LEFT JOINed and limited to the page's clients; a correlated `LIMIT 1` per score-change leaf (the
+score N days ago). Indexes that serve them: `ix_signals_client_id_kind_unresolved`,
+`ix_contracts_workspace_id_client_id`, `ix_tasks_workspace_id_client_id_status`,
+`ix_health_scores_client_id_computed_at`.
 Day counts become bounds on the stored dates, so no date arithmetic runs in SQL and SQLite
 and PostgreSQL agree to the microsecond. Attributes (and group scores) compare within their JSON
 type on both engines: strings as text, numbers as 64-bit floats, booleans as booleans.
 """
 
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
@@ -23,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -64,7 +67,9 @@ class ConditionQuery:
         stmt = condition_statement(
             workspace_id, condition, now, dialect, after=after, limit=limit, among=among
         )
-        return list((await self.session.scalars(stmt)).all())
+        # Core, not the ORM: a sweep reads up to a whole portfolio of bare ids.
+        connection = await self.session.connection()
+        return list((await connection.execute(stmt)).scalars().all())
 
 
 def condition_statement(
@@ -78,55 +83,117 @@ def condition_statement(
     among: Sequence[uuid.UUID] | None = None,
 ) -> sa.Select[uuid.UUID]:
     """The SELECT of client ids behind `matching_client_ids` (for benchmarks and EXPLAIN)."""
-    compiler = _Compiler(workspace_id, now, dialect)
+    ids = sorted(set(among)) if among is not None else None
+    compiler = _Compiler(workspace_id, now, dialect, after, ids)
     where = compiler.predicate(condition or MATCH_ALL)
     source: Any = Client
     if compiler.latest is not None:
         latest = compiler.latest
         on = sa.and_(latest.client_id == Client.id, latest.latest.is_(True))
-        source = sa.outerjoin(Client, latest, on)
+        source = sa.outerjoin(source, latest, on)
+    for grouped in compiler.grouped.values():
+        source = sa.outerjoin(source, grouped, grouped.c.client_id == Client.id)
     stmt = (
         sa.select(Client.id)
         .select_from(source)
-        .where(Client.workspace_id == workspace_id, where)
+        .where(*compiler.scope(Client.id), where)
         .order_by(Client.id)
     )
-    if after is not None:
-        stmt = stmt.where(Client.id > after)
-    if among is not None:
-        stmt = stmt.where(Client.id.in_(sorted(set(among))))
     if limit is not None:
         stmt = stmt.limit(limit)
     return stmt
 
 
 class _Compiler:
-    def __init__(self, workspace_id: uuid.UUID, now: datetime, dialect: str) -> None:
+    def __init__(
+        self,
+        workspace_id: uuid.UUID,
+        now: datetime,
+        dialect: str,
+        after: uuid.UUID | None,
+        among: list[uuid.UUID] | None,
+    ) -> None:
         self.workspace_id = workspace_id
         self.now = now
         self.today = today_of(now)
+        self.after = after
+        self.among = among
         self.json = _PostgresJson() if dialect == "postgresql" else _SqliteJson()
         self.latest: Any = None
         self.aliases = 0
+        self.grouped: dict[tuple[Any, ...], Any] = {}
+        """One grouped subquery per aggregate read, joined once however often it is read."""
 
-    def predicate(self, condition: Condition) -> Predicate:
+    def scope(self, client_id: Any) -> list[Predicate]:
+        """The clients a statement reads: the workspace's, after the page key, among the ids.
+        Repeated inside each grouped subquery so it aggregates only the clients in reach."""
+        where: list[Predicate] = []
+        if client_id is Client.id:
+            where.append(Client.workspace_id == self.workspace_id)
+        if self.after is not None:
+            where.append(client_id > self.after)
+        if self.among is not None:
+            where.append(client_id.in_(self.among))
+        return where
+
+    def compare_aggregate(
+        self,
+        key: tuple[Any, ...],
+        client_id: Any,
+        value: Any,
+        rows: list[Predicate],
+        op: Op,
+        bound: Any,
+        empty: int | None,
+        top: bool,
+    ) -> Predicate:
+        """`value op bound`, `value` aggregated per client over `rows` (`empty` for a client
+        without any: 0 for a sum or a count, NULL for a minimum). Where a client without rows
+        cannot pass and the clause is a top-level conjunct, `id IN (… GROUP BY … HAVING …)`,
+        a semi-join; elsewhere one grouped subquery per aggregate, LEFT JOINed: one hash join
+        over the rows either way, never a subquery run for each client."""
+        if top and not (empty is not None and _holds(op, empty, bound)):
+            passing = (
+                sa.select(client_id)
+                .where(*rows, *self.scope(client_id))
+                .group_by(client_id)
+                .having(_compare(value, op, bound))
+            )
+            return Client.id.in_(passing)
+        if key not in self.grouped:
+            self.grouped[key] = (
+                sa.select(client_id.label("client_id"), value.label("value"))
+                .where(*rows, *self.scope(client_id))
+                .group_by(client_id)
+                .subquery(f"agg{len(self.grouped) + 1}")
+            )
+        total = self.grouped[key].c.value
+        if empty is None:
+            return _wrapped(total, op, bound)
+        return _compare(sa.func.coalesce(total, empty), op, bound)
+
+    def predicate(self, condition: Condition, *, top: bool = True) -> Predicate:
+        """`top`: the predicate is the WHERE clause or one of its conjuncts, so a client must
+        pass it; a subquery there may become a semi-join that filters before joining."""
         if isinstance(condition, Leaf):
             if condition.op in NEGATED:
-                return sa.not_(self.leaf(replace(condition, op=NEGATED[condition.op])))
-            return self.leaf(condition)
+                positive = replace(condition, op=NEGATED[condition.op])
+                return sa.not_(self.leaf(positive, top=False))
+            return self.leaf(condition, top=top)
         if isinstance(condition, Not):
-            return sa.not_(self.predicate(condition.child))
+            return sa.not_(self.predicate(condition.child, top=False))
         if not condition.children:
             return sa.true()
-        parts = [self.predicate(child) for child in condition.children]
-        return sa.and_(*parts) if isinstance(condition, All) else sa.or_(*parts)
+        if isinstance(condition, All):
+            return sa.and_(*(self.predicate(child, top=top) for child in condition.children))
+        return sa.or_(*(self.predicate(child, top=False) for child in condition.children))
 
     def snapshot(self) -> Any:
         if self.latest is None:
             self.latest = aliased(HealthSnapshot, name="latest")
         return self.latest
 
-    def leaf(self, leaf: Leaf) -> Predicate:
+    def leaf(self, leaf: Leaf, *, top: bool) -> Predicate:
         """A positive leaf (eq, lt…, in, includes, exists) as a definite predicate."""
         op, value = leaf.op, leaf.value
         match leaf.name:
@@ -155,29 +222,15 @@ class _Compiler:
             case FieldName.SIGNALS_OPEN:
                 return self.signals_exist(value)
             case FieldName.SIGNALS_OPEN_COUNT:
-                return self.count(
-                    [
-                        Signal.workspace_id == self.workspace_id,
-                        Signal.client_id == Client.id,
-                        Signal.resolved_at.is_(None),
-                    ],
-                    op,
-                    value,
-                )
+                rows = [Signal.workspace_id == self.workspace_id, Signal.resolved_at.is_(None)]
+                return self.count(leaf.name, Signal.client_id, rows, op, value, top)
             case FieldName.TASKS_OPEN_COUNT:
-                return self.count(
-                    [
-                        Task.workspace_id == self.workspace_id,
-                        Task.client_id == Client.id,
-                        Task.status.in_(OPEN_TASK_STATUSES),
-                    ],
-                    op,
-                    value,
-                )
+                rows = [Task.workspace_id == self.workspace_id, Task.status.in_(OPEN_TASK_STATUSES)]
+                return self.count(leaf.name, Task.client_id, rows, op, value, top)
             case FieldName.MRR:
-                return self.mrr(leaf.currency or "", op, value)
+                return self.mrr(leaf.currency or "", op, value, top)
             case FieldName.DAYS_TO_RENEWAL:
-                return self.renewal(op, value)
+                return self.renewal(op, value, top)
             case FieldName.DAYS_SINCE_TOUCHPOINT:
                 return _days_since(Client.last_touchpoint_at, self.now, op, value)
         raise AssertionError(f"no SQL for {leaf.name}")  # pragma: no cover
@@ -219,10 +272,12 @@ class _Compiler:
             where.append(Signal.severity.in_(severities_from(match.min_severity)))
         return sa.exists().where(*where)
 
-    def count(self, where: list[Predicate], op: Op, value: int) -> Predicate:
-        """`count(rows) op value`, as EXISTS / NOT EXISTS where that says the same, which the
-        planner runs as a semi-join instead of counting per client."""
-        exists = sa.exists().where(*where)
+    def count(
+        self, name: FieldName, client_id: Any, rows: list[Predicate], op: Op, value: int, top: bool
+    ) -> Predicate:
+        """`count(rows) op value`, as EXISTS / NOT EXISTS where that says the same (the
+        planner runs them as semi- and anti-joins), else a grouped count."""
+        exists = sa.exists().where(*rows, client_id == Client.id)
         at_least: int | None = None  # count >= at_least
         at_most: int | None = None  # count <= at_most
         if op is Op.GTE:
@@ -245,46 +300,40 @@ class _Compiler:
                 return sa.not_(exists)
         if op is Op.EQ and value <= 0:
             return sa.not_(exists) if value == 0 else sa.false()
-        counted = sa.select(sa.func.count()).where(*where).scalar_subquery()
-        return _compare(counted, op, value)
+        return self.compare_aggregate((name,), client_id, sa.func.count(), rows, op, value, 0, top)
 
-    def live_contracts(self) -> list[Predicate]:
-        return [
-            Contract.workspace_id == self.workspace_id,
-            Contract.client_id == Client.id,
-            Contract.status == "active",
-        ]
+    def active_contracts(self) -> list[Predicate]:
+        return [Contract.workspace_id == self.workspace_id, Contract.status == "active"]
 
-    def mrr(self, currency: str, op: Op, value: Decimal) -> Predicate:
+    def mrr(self, currency: str, op: Op, value: Decimal, top: bool) -> Predicate:
         """The sum, in the stored 10^-4 units, of the live active contracts in the currency:
-        `app.domain.contracts.is_live` (started, not past `ends_on`, inclusive)."""
-        total = (
-            sa.select(
-                sa.func.coalesce(sa.func.sum(sa.type_coerce(Contract.amount, sa.BigInteger)), 0)
-            )
-            .where(
-                *self.live_contracts(),
-                Contract.currency == currency,
-                Contract.starts_on <= self.today,
-                sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= self.today),
-            )
-            .scalar_subquery()
-        )
-        units = int(value.scaleb(AMOUNT_PLACES))
-        return _compare(total, op, units)
+        `app.domain.contracts.is_live` (started, not past `ends_on`, inclusive); 0 for none."""
+        live = [
+            *self.active_contracts(),
+            Contract.currency == currency,
+            Contract.starts_on <= self.today,
+            sa.or_(Contract.ends_on.is_(None), Contract.ends_on >= self.today),
+        ]
+        units = sa.func.sum(sa.type_coerce(Contract.amount, sa.BigInteger))
+        bound = int(value.scaleb(AMOUNT_PLACES))
+        key = (FieldName.MRR, currency)
+        return self.compare_aggregate(key, Contract.client_id, units, live, op, bound, 0, top)
 
-    def renewal(self, op: Op, days: int) -> Predicate:
+    def renewal(self, op: Op, days: int, top: bool) -> Predicate:
         """Days to the nearest `ends_on` >= today of an active contract, as bounds on that date:
         `days op v` is `renewal op today + v`."""
-        upcoming = [*self.live_contracts(), Contract.ends_on >= self.today]
+        upcoming = [*self.active_contracts(), Contract.ends_on >= self.today]
         if op is Op.EXISTS:
-            return sa.exists().where(*upcoming)
+            return sa.exists().where(*upcoming, Contract.client_id == Client.id)
         bound = self.today + timedelta(days=days)
         if op in (Op.LT, Op.LTE):  # some renewal falls before the bound
             within = Contract.ends_on < bound if op is Op.LT else Contract.ends_on <= bound
-            return sa.exists().where(*upcoming, within)
-        nearest = sa.select(sa.func.min(Contract.ends_on)).where(*upcoming).scalar_subquery()
-        return _wrapped(nearest, op, bound)
+            return sa.exists().where(*upcoming, within, Contract.client_id == Client.id)
+        nearest = sa.func.min(Contract.ends_on)
+        key = (FieldName.DAYS_TO_RENEWAL,)
+        return self.compare_aggregate(
+            key, Contract.client_id, nearest, upcoming, op, bound, None, top
+        )
 
 
 def _compare(column: Any, op: Op, value: Any) -> Predicate:
@@ -302,6 +351,22 @@ def _compare(column: Any, op: Op, value: Any) -> Predicate:
             return column > value  # type: ignore[no-any-return]
         case Op.GTE:
             return column >= value  # type: ignore[no-any-return]
+    raise AssertionError(f"not a comparison: {op}")  # pragma: no cover
+
+
+def _holds(op: Op, left: Any, right: Any) -> bool:
+    """`left op right` in Python, for constants known while compiling."""
+    match op:
+        case Op.EQ:
+            return bool(left == right)
+        case Op.LT:
+            return bool(left < right)
+        case Op.LTE:
+            return bool(left <= right)
+        case Op.GT:
+            return bool(left > right)
+        case Op.GTE:
+            return bool(left >= right)
     raise AssertionError(f"not a comparison: {op}")  # pragma: no cover
 
 
@@ -366,14 +431,12 @@ class _PostgresJson:
         return sa.case((self._type(doc, key) == "number", as_float), else_=None)
 
     def equals(self, doc: Any, key: str, value: Any) -> Predicate:
-        if isinstance(value, bool):
-            kind, operand = "boolean", "true" if value else "false"
-        elif isinstance(value, str):
-            kind, operand = "string", value
-        else:
+        """A string or a boolean is equal as jsonb (type and value, byte for byte); a number
+        as a float, as Python compares: jsonb's exact numeric would tell 2^53 from 2^53 + 1."""
+        if not isinstance(value, bool | str):
             return _wrapped(self.number(doc, key), Op.EQ, float(value))
-        typed = sa.case((self._type(doc, key) == kind, self._text(doc, key)), else_=None)
-        return _wrapped(typed, Op.EQ, operand)
+        node = sa.func.jsonb_extract_path(doc, _text(key), type_=JSONB)
+        return _wrapped(node, Op.EQ, sa.cast(sa.literal(json.dumps(value), sa.String), JSONB))
 
 
 class _SqliteJson:
