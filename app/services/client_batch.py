@@ -118,7 +118,8 @@ async def upsert_clients(
     await derive_acquisitions(session, workspace.id, {p.client_id for p in changed if p.rederive})
     await announce_changed_clients(session, workspace.id, {p.client_id for p in written}, now)
     previous = {s.id: s.values for s in stored.values()}
-    edits = [(p.client_id, previous.get(p.client_id, {}), p.values) for p in changed]
+    # A new client's watched fields change from nothing: its tier cadence takes it at once.
+    edits = [(p.client_id, previous.get(p.client_id, {}), p.values) for p in written]
     await announce_updated_fields(session, workspace.id, edits, now)
     await session.flush()
 

@@ -49,6 +49,7 @@ async def create_client(
     client = Client(workspace_id=workspace.id, attributes={}, status=rules.ClientStatus.ACTIVE)
     await _apply(session, workspace, client, data, limits, now, creating=True)
     await announce_changed_clients(session, workspace.id, {client.id}, now)
+    await announce_updated_fields(session, workspace.id, [(client.id, {}, watched(client))], now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -88,10 +89,10 @@ async def upsert_client_by_external_id(
         creating=created,
     )
     await announce_changed_clients(session, workspace.id, {client.id}, now)
-    if not created:
-        await announce_updated_fields(
-            session, workspace.id, [(client.id, before, watched(client))], now
-        )
+    # A new client's watched fields change from nothing: its tier cadence takes it at once.
+    await announce_updated_fields(
+        session, workspace.id, [(client.id, {} if created else before, watched(client))], now
+    )
     await session.flush()
     return await _view(session, principal, client, now), created
 
