@@ -105,6 +105,14 @@ class TestPythonAndSqlAgree:
                     expected = sorted(c for c, v in views.items() if evaluate(part, v).matched)
                     got = await query.matching_client_ids(ws, part, NOW)
                     assert got == expected, condition_document(part)
+                # The page key and the id list reach into every subquery alike.
+                expected = sorted(c for c, v in views.items() if evaluate(condition, v).matched)
+                among = data.draw(st.lists(st.sampled_from(ids), unique=True), label="among")
+                got = await query.matching_client_ids(ws, condition, NOW, among=among)
+                assert got == [c for c in expected if c in among]
+                after = data.draw(st.sampled_from(sorted(ids)), label="after")
+                got = await query.matching_client_ids(ws, condition, NOW, after=after, limit=2)
+                assert got == [c for c in expected if c > after][:2]
 
 
 CONDITIONS_PER_PORTFOLIO = 12
