@@ -220,8 +220,8 @@ async def run_action(
     attempt: int,
 ) -> dict[str, Any]:
     """Runs one action run in the caller's transaction and records its success; raises
-    ActionFailed (for `record_failure`). A run already settled, or whose trigger was disabled
-    or deleted meanwhile, is left alone or skipped."""
+    ActionFailed (for `record_failure`). A run already settled, or whose trigger or cadence
+    was disabled or deleted meanwhile (or whose enrolment ended), is left alone or skipped."""
     repository = ActionRunRepository(session)
     due = await repository.get(workspace_id, action_run_id)
     if due is None:
@@ -229,8 +229,11 @@ async def run_action(
     action = due.run
     if action.status != ActionStatus.PENDING:
         return {"skipped": f"already {action.status}"}
-    if not due.trigger_live:
-        result = {"reason": "its trigger was disabled or deleted before the action was due"}
+    if not due.source_live:
+        result = {
+            "reason": "its trigger or cadence was disabled or deleted, or its enrolment ended, "
+            "before the action was due"
+        }
         await repository.settle(
             action.id, status=ActionStatus.SKIPPED, attempts=attempt, now=now, result=result
         )

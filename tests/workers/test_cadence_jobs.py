@@ -15,7 +15,7 @@ from arq.worker import Worker
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db.models import ActionRun, CadenceEnrollment, Client, OutboxMessage, Task
+from app.db.models import ActionRun, Cadence, CadenceEnrollment, Client, OutboxMessage, Task
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.api_keys import Principal, Scope
 from app.domain.jobs import JobStatus
@@ -23,12 +23,14 @@ from app.services import cadence_enrolment
 from app.services import cadences as service
 from app.services.tasks import open_task
 from app.workers import cadences as jobs
+from app.workers.execution import Outcome
 from app.workers.redis import QUEUE_NAME
 from app.workers.settings import worker_options
 from tests.cadence_support import drop_cadences
 from tests.factories import Workspace, api_client, create_client, create_owner, create_workspace
 from tests.workers.conftest import wait_until
 from tests.workers.runs import job_run
+from tests.workers.test_trigger_jobs import run_actions
 
 DAY = timedelta(days=1)
 
@@ -161,6 +163,33 @@ class TestDueSteps:
         )
         assert (enrolled.last_step, enrolled.last_step_at, enrolled.paused_at) == (0, now, now)
         assert (enrolled.next_step, enrolled.next_due_at) == (0, now + 30 * DAY)
+
+    @pytest.mark.parametrize("stop", ["disable the cadence", "end the enrolment"])
+    async def test_a_step_whose_cadence_stopped_before_it_ran_is_skipped(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace, stop: str
+    ) -> None:
+        now = moment()
+        client = await create_client(api, tier="mid")
+        cadence_id = await make_cadence(app, workspace, now - 31 * DAY)
+        assert (await tick(app, now))["fired"] == 1
+        async with app.state.sessionmaker() as session:
+            if stop == "disable the cadence":
+                await session.execute(
+                    sa.update(Cadence).where(Cadence.id == cadence_id).values(enabled=False)
+                )
+            else:
+                await session.execute(
+                    sa.update(CadenceEnrollment)
+                    .where(CadenceEnrollment.client_id == uuid.UUID(client["id"]))
+                    .values(status="ended", ended_at=now, exit_reason="replied")
+                )
+            await session.commit()
+
+        assert await run_actions(app) == [Outcome.SUCCEEDED]
+        (run,) = await action_runs(app)
+        assert run.status == "skipped"
+        async with app.state.sessionmaker() as session:
+            assert (await session.scalars(sa.select(Task))).all() == []
 
     async def test_a_second_tick_fires_nothing_more(
         self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace

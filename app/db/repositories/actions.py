@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import ActionRun, Trigger, TriggerRun
+from app.db.models import ActionRun, Cadence, CadenceEnrollment, Trigger, TriggerRun
 from app.domain.actions import ActionStatus
 
 _ACTION_RUNS = ActionRun.metadata.tables[ActionRun.__tablename__]
@@ -22,8 +22,9 @@ class DueAction:
 
     run: ActionRun
     trigger_id: uuid.UUID | None
-    trigger_live: bool
-    """False once its trigger is disabled or deleted: its pending actions are skipped."""
+    source_live: bool
+    """False once its trigger or cadence is disabled or deleted, or its enrolment ended: its
+    pending actions are skipped."""
 
 
 class ActionRunRepository:
@@ -37,11 +38,20 @@ class ActionRunRepository:
 
     async def get(self, workspace_id: uuid.UUID, action_run_id: uuid.UUID) -> DueAction | None:
         """Locked on PostgreSQL, so two deliveries of one row never both act."""
-        live = sa.and_(Trigger.enabled.is_(True), Trigger.archived_at.is_(None))
+        trigger_live = sa.and_(Trigger.enabled.is_(True), Trigger.archived_at.is_(None))
+        cadence_live = sa.and_(
+            Cadence.enabled.is_(True),
+            sa.or_(
+                ActionRun.cadence_enrollment_id.is_(None),
+                CadenceEnrollment.status == "active",
+            ),
+        )
         stmt = (
-            sa.select(ActionRun, TriggerRun.trigger_id, live)
+            sa.select(ActionRun, TriggerRun.trigger_id, trigger_live, cadence_live)
             .outerjoin(TriggerRun, TriggerRun.id == ActionRun.trigger_run_id)
             .outerjoin(Trigger, Trigger.id == TriggerRun.trigger_id)
+            .outerjoin(Cadence, Cadence.id == ActionRun.cadence_id)
+            .outerjoin(CadenceEnrollment, CadenceEnrollment.id == ActionRun.cadence_enrollment_id)
             .where(ActionRun.workspace_id == workspace_id, ActionRun.id == action_run_id)
         )
         if self.session.get_bind().dialect.name == "postgresql":
@@ -49,8 +59,11 @@ class ActionRunRepository:
         row = (await self.session.execute(stmt)).one_or_none()
         if row is None:
             return None
-        action, trigger_id, trigger_live = row
-        return DueAction(action, trigger_id, trigger_id is None or bool(trigger_live))
+        action, trigger_id, trigger_live, cadence_live = row
+        live = (trigger_id is None or bool(trigger_live)) and (
+            action.cadence_id is None or bool(cadence_live)
+        )
+        return DueAction(action, trigger_id, live)
 
     async def settle(
         self,
