@@ -59,9 +59,9 @@ class ActionRunRepository:
         row = (await self.session.execute(stmt)).one_or_none()
         if row is None:
             return None
-        action, trigger_id, trigger_live, cadence_live = row
-        live = (trigger_id is None or bool(trigger_live)) and (
-            action.cadence_id is None or bool(cadence_live)
+        action, trigger_id, trigger_on, cadence_on = row
+        live = (trigger_id is None or bool(trigger_on)) and (
+            action.cadence_id is None or bool(cadence_on)
         )
         return DueAction(action, trigger_id, live)
 
