@@ -207,7 +207,7 @@ async def preview_trigger(
     trigger_id: uuid.UUID,
     body: TriggerPreviewRequest,
     session: SessionDep,
-    principal: ReadPrincipal,
+    principal: WritePrincipal,
     now: NowDep,
     cursor: CursorParam = None,
     limit: Limit = DEFAULT_PAGE_LIMIT,
