@@ -21,11 +21,16 @@ async def _fail(app: FastAPI, job_id: str, error: str) -> None:
         await session.commit()
 
 
+CHANGED = {"kind": "clients.changed"}
+"""A client's creation also announces its fields (`client.updated`); these tests follow the
+evaluation fact."""
+
+
 class TestListJobs:
     async def test_a_client_change_shows_as_a_pending_fact(self, api: httpx.AsyncClient) -> None:
         """No runner in this app: the fact waits for the relay to fan it out to its jobs."""
         client = await create_client(api)
-        response = await api.get("/v1/jobs")
+        response = await api.get("/v1/jobs", params=CHANGED)
         assert response.status_code == 200, response.text
         (job,) = response.json()["data"]
         assert job["kind"] == "clients.changed"
@@ -38,13 +43,16 @@ class TestListJobs:
     async def test_filters_by_status_and_kind(self, app: FastAPI, api: httpx.AsyncClient) -> None:
         await create_client(api)
         await create_client(api)
-        first, _second = (await api.get("/v1/jobs")).json()["data"]
+        first, _second = (await api.get("/v1/jobs", params=CHANGED)).json()["data"]
         await _fail(app, first["id"], "boom")
 
         failed = (await api.get("/v1/jobs", params={"status": "failed"})).json()["data"]
         assert [j["id"] for j in failed] == [first["id"]]
         assert failed[0]["last_error"] == "boom"
-        both = await api.get("/v1/jobs", params=[("status", "failed"), ("status", "pending")])
+        both = await api.get(
+            "/v1/jobs",
+            params=[("status", "failed"), ("status", "pending"), ("kind", "clients.changed")],
+        )
         assert len(both.json()["data"]) == 2
         other_kind = await api.get("/v1/jobs", params={"kind": "signal.opened"})
         assert other_kind.json()["data"] == []
@@ -55,7 +63,7 @@ class TestListJobs:
         seen: list[str] = []
         cursor = None
         while True:
-            params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+            params = CHANGED | {"limit": 2} | ({"cursor": cursor} if cursor else {})
             page = (await api.get("/v1/jobs", params=params)).json()
             seen += [j["created_at"] for j in page["data"]]
             cursor = page["next_cursor"]
@@ -75,7 +83,7 @@ class TestRetryJob:
         self, app: FastAPI, api: httpx.AsyncClient
     ) -> None:
         await create_client(api)
-        (job,) = (await api.get("/v1/jobs")).json()["data"]
+        (job,) = (await api.get("/v1/jobs", params=CHANGED)).json()["data"]
         await _fail(app, job["id"], "the CRM said 503")
 
         response = await api.post(f"/v1/jobs/{job['id']}/retry")
@@ -90,7 +98,7 @@ class TestRetryJob:
         self, api: httpx.AsyncClient
     ) -> None:
         await create_client(api)
-        (job,) = (await api.get("/v1/jobs")).json()["data"]
+        (job,) = (await api.get("/v1/jobs", params=CHANGED)).json()["data"]
         response = await api.post(f"/v1/jobs/{job['id']}/retry")
         assert response.status_code == 409
         assert "pending" in response.json()["detail"]
