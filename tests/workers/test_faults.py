@@ -86,6 +86,15 @@ def _all(app: FastAPI, kind: str, status: JobStatus) -> Any:
     return check
 
 
+def _startup_ticks_done(app: FastAPI) -> Any:
+    async def check() -> bool:
+        rows = await _rows(app)
+        ticks = [row for row in rows if row.kind != PROBE_KIND]
+        return bool(ticks) and all(row.status == JobStatus.SUCCEEDED.value for row in ticks)
+
+    return check
+
+
 class TestWorkerKilledMidJob:
     async def test_the_job_runs_again_and_its_effect_lands_once(
         self,
@@ -307,7 +316,11 @@ class TestConcurrentWorkersAndRelays:
         clients = [await create_probe_client(app, workspace) for _ in range(120)]
         workers.start(redis_url)
         workers.start(redis_url)  # each worker runs a relay too: two relays, two workers
-        await asyncio.sleep(2)
+        # Each start runs the schedule ticks it owes (the rescore, the cadence, trigger and
+        # task ticks): on SQLite their writes would hold the one write lock while the probes
+        # run, and a probe kept waiting past its 3 s timeout is retried, which this test
+        # counts. Delivery, not lock contention, is what it is about.
+        await wait_until(_startup_ticks_done(app), seconds=60, explain=workers.logs)
         settings = Settings(database_url=database_url, redis_url=redis_url)
         third_relay = create_app(settings, registry=probe_registry())
         async with third_relay.router.lifespan_context(third_relay):
