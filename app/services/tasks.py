@@ -128,20 +128,16 @@ async def open_task(
     return TaskOpened(task_id=task.id, created=created, owner_id=task.owner_id)
 
 
-class _Chosen:
-    """`_open` told whom the task goes to, instead of assigning it."""
-
-    def __init__(self, owner_id: uuid.UUID | None) -> None:
-        self.owner_id = owner_id
-
-
 async def _open(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     spec: _NewTask,
     now: datetime,
-    chosen: _Chosen | None = None,
+    *,
+    assign: bool = True,
 ) -> tuple[Task, bool]:
+    """`assign=False` takes `spec.owner_id` as it is, None included: the escalation run
+    chose it among the active owners already."""
     rules.validate_fields(
         rules.TaskFields(
             title=spec.title,
@@ -166,11 +162,7 @@ async def _open(
         existing = await tasks.find_open(workspace_id, client.id, spec.dedupe_key)
         if existing is not None:
             return await _refresh(session, existing, spec), False
-    owner_id = (
-        chosen.owner_id
-        if chosen is not None
-        else await _assign(session, workspace_id, client, spec)
-    )
+    owner_id = await _assign(session, workspace_id, client, spec) if assign else spec.owner_id
     task_id = uuid.uuid4()
     inserted = await tasks.insert(
         {
@@ -613,7 +605,7 @@ async def _escalate_workspace(session: AsyncSession, workspace_id: uuid.UUID, no
                     escalates_task_id=task.id,
                 ),
                 now,
-                _Chosen(target),
+                assign=False,
             )
             escalation_task_id = second.id
             owner = second.owner_id
