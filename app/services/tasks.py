@@ -437,11 +437,7 @@ async def snooze_task(
 
 
 async def reopen_task(
-    session: AsyncSession,
-    principal: Principal,
-    task_id: uuid.UUID,
-    if_match: str | None,
-    now: datetime,
+    session: AsyncSession, principal: Principal, task_id: uuid.UUID, if_match: str | None
 ) -> Task:
     """A snoozed task back to open before its time; done and cancelled tasks are final."""
     task = await _load(session, principal, task_id, if_match)

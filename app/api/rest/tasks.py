@@ -268,11 +268,10 @@ async def reopen_task(
     task_id: uuid.UUID,
     session: SessionDep,
     principal: WritePrincipal,
-    now: NowDep,
     response: Response,
     if_match: IfMatch = None,
 ) -> TaskRead:
-    task = await service.reopen_task(session, principal, task_id, if_match, now)
+    task = await service.reopen_task(session, principal, task_id, if_match)
     return _read(response, task)
 
 
