@@ -28,23 +28,35 @@ EVER = datetime(1900, 1, 1, tzinfo=UTC)
 CONDITION_PAGE = 5000
 
 
+DOCUMENT_KEYS = (
+    "name",
+    "kind",
+    "tier",
+    "condition",
+    "interval_days",
+    "channels",
+    "steps",
+    "exit",
+    "enabled",
+)
+_COLUMN_OF = {"exit": "exit_rules"}
+"""Where a `Cadence` column is named otherwise than its key in the definition's document."""
+
+
 def definition_of(cadence: Cadence) -> CadenceDefinition:
     return rules.definition_from_document(document_of(cadence))
 
 
 def document_of(cadence: Cadence) -> dict[str, Any]:
     """The stored cadence in the API's document shape."""
-    return {
-        "name": cadence.name,
-        "kind": cadence.kind,
-        "tier": cadence.tier,
-        "condition": cadence.condition,
-        "interval_days": cadence.interval_days,
-        "channels": cadence.channels,
-        "steps": cadence.steps,
-        "exit": cadence.exit_rules,
-        "enabled": cadence.enabled,
-    }
+    return {key: getattr(cadence, _COLUMN_OF.get(key, key)) for key in DOCUMENT_KEYS}
+
+
+def cadence_columns(definition: CadenceDefinition) -> dict[str, Any]:
+    """The `Cadence` columns a definition fills (the inverse of `document_of`): one mapping
+    for a cadence written through the API and a default one made with its workspace."""
+    document = rules.cadence_document(definition)
+    return {_COLUMN_OF.get(key, key): document[key] for key in DOCUMENT_KEYS}
 
 
 def every_channel(definition: CadenceDefinition) -> bool:

@@ -33,7 +33,9 @@ from app.domain.concurrency import check_if_match, etag
 from app.errors import Conflict, InvalidInput, NotFound
 from app.services.actions import action_kinds
 from app.services.cadence_enrolment import (
+    DOCUMENT_KEYS,
     EVER,
+    cadence_columns,
     definition_of,
     document_of,
     enroll_once,
@@ -43,7 +45,7 @@ from app.services.cadence_enrolment import enroll as enroll
 from app.services.outbox import request_job
 from app.services.workspaces import get_workspace
 
-EDITABLE = ("name", "tier", "condition", "interval_days", "channels", "steps", "exit", "enabled")
+EDITABLE = tuple(key for key in DOCUMENT_KEYS if key != "kind")
 ENROL_IN_REQUEST = 2000
 """A write enrols up to this many clients itself; beyond, it asks for a tick of the workspace
 (about 15 s per 100,000 clients on PostgreSQL), which enrols them within seconds."""
@@ -76,16 +78,8 @@ async def check_definition(
 
 
 def _store(cadence: Cadence, definition: CadenceDefinition) -> None:
-    document = rules.cadence_document(definition)
-    cadence.name = definition.name
-    cadence.kind = definition.kind.value
-    cadence.tier = definition.tier
-    cadence.condition = document["condition"]
-    cadence.interval_days = definition.interval_days
-    cadence.channels = document["channels"]
-    cadence.steps = document["steps"]
-    cadence.exit_rules = document["exit"]
-    cadence.enabled = definition.enabled
+    for column, value in cadence_columns(definition).items():
+        setattr(cadence, column, value)
 
 
 async def create_cadence(

@@ -9,9 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db.models import Cadence, Trigger, TriggerVersion
 from app.db.repositories.cadences import CadenceRepository
 from app.db.repositories.triggers import TriggerRepository
-from app.domain.cadences import cadence_document, default_cadences
+from app.domain.cadences import default_cadences
 from app.domain.playbooks import DEFAULT_TRIGGERS
 from app.services import trigger_engine
+from app.services.cadence_enrolment import cadence_columns
 
 
 async def add_defaults(
@@ -57,20 +58,11 @@ async def add_defaults(
     for rhythm in default_cadences():
         if rhythm.name in (cadence_names or set()):
             continue
-        document = cadence_document(rhythm)
         await cadences.add(
             Cadence(
                 id=uuid.uuid4(),
                 workspace_id=workspace_id,
-                name=rhythm.name,
-                kind=rhythm.kind.value,
-                tier=rhythm.tier,
-                condition=document["condition"],
-                interval_days=rhythm.interval_days,
-                channels=document["channels"],
-                steps=document["steps"],
-                exit_rules=document["exit"],
-                enabled=rhythm.enabled,
+                **cadence_columns(rhythm),
                 version=1,
                 created_at=now,
                 updated_at=now,
