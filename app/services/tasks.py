@@ -484,26 +484,22 @@ async def _load(
 
 
 async def load_settings(session: AsyncSession, workspace_id: uuid.UUID) -> TaskSettings:
-    record = await TaskRepository(session).settings(workspace_id)
-    if record is None:
-        return rules.DEFAULT_SETTINGS
-    return rules.from_document(record.settings)
+    return _settings_of(await TaskRepository(session).settings(workspace_id))
 
 
 async def get_settings(session: AsyncSession, principal: Principal) -> tuple[TaskSettings, str]:
-    """The settings with their ETag (version 0 while the workspace runs on the defaults)."""
+    """The settings with their ETag."""
     record = await TaskRepository(session).settings(principal.workspace_id)
-    if record is None:
-        return rules.DEFAULT_SETTINGS, etag(principal.workspace_id, 0)
-    return rules.from_document(record.settings), etag(principal.workspace_id, record.version)
+    return _settings_of(record), _settings_tag(principal.workspace_id, record)
 
 
 async def update_settings(
     session: AsyncSession, principal: Principal, changes: dict[str, Any], if_match: str | None
 ) -> tuple[TaskSettings, str]:
     repository = TaskRepository(session)
-    current, tag = await get_settings(session, principal)
-    check_if_match(if_match, tag)
+    record = await repository.settings(principal.workspace_id)
+    check_if_match(if_match, _settings_tag(principal.workspace_id, record))
+    current = _settings_of(record)
     updated = rules.validate_settings(rules.apply_changes(current, changes))
     owner_id = updated.escalation.owner_id
     if (
@@ -522,14 +518,23 @@ async def update_settings(
             ],
         )
     document = rules.to_document(updated)
-    record = await repository.settings(principal.workspace_id)
     if record is None:
         record = TaskSettingsRecord(workspace_id=principal.workspace_id, settings=document)
         await repository.add_settings(record)
     else:
         record.settings = document
     await session.flush()
-    return updated, etag(principal.workspace_id, record.version)
+    return updated, _settings_tag(principal.workspace_id, record)
+
+
+def _settings_of(record: TaskSettingsRecord | None) -> TaskSettings:
+    """No row: the workspace runs on the defaults."""
+    return rules.DEFAULT_SETTINGS if record is None else rules.from_document(record.settings)
+
+
+def _settings_tag(workspace_id: uuid.UUID, record: TaskSettingsRecord | None) -> str:
+    """Version 0 while the workspace runs on the defaults."""
+    return etag(workspace_id, 0 if record is None else record.version)
 
 
 # The escalation run ---------------------------------------------------------------------------
