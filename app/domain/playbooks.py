@@ -1,10 +1,7 @@
 """The playbooks every workspace starts with, like its default scorecard: the issue's five
-defaults, as trigger documents (validated by `app.domain.triggers.parse_definition` like any
-user's) and the tier cadences of `app.domain.cadences.default_cadences`. Editable, disable-able
-and deletable; nothing else in Tenure depends on them existing.
-
-Each default is named so a workspace gets it once: seeding skips a name already present, so a
-default a user renamed, edited or deleted is not brought back by a later seeding."""
+defaults, as four trigger documents (validated by `app.domain.triggers.parse_definition` like
+any user's) and the tier cadences of `app.domain.cadences.default_cadences`. Editable,
+disable-able and deletable; nothing else in Tenure depends on them existing."""
 
 from dataclasses import dataclass
 from typing import Any

@@ -1,5 +1,5 @@
-"""The default playbooks a workspace is made with (app.domain.playbooks): five triggers and the
-tier cadences, stored as any user's would be, and skipped by name when already present."""
+"""The default playbooks a workspace is made with (app.domain.playbooks): four triggers and the
+tier cadences, stored as any user's would be."""
 
 import uuid
 from datetime import datetime
@@ -15,22 +15,12 @@ from app.services import trigger_engine
 from app.services.cadence_enrolment import cadence_columns
 
 
-async def add_defaults(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    now: datetime,
-    *,
-    trigger_names: set[str] | None = None,
-    cadence_names: set[str] | None = None,
-) -> int:
-    """Adds the defaults whose names the workspace lacks (`*_names`: those it has, when the
-    caller knows them; a new workspace has none). Returns how many were added."""
+async def add_defaults(session: AsyncSession, workspace_id: uuid.UUID, now: datetime) -> None:
+    """With a new workspace, as its default scorecard is (migration 0013 made the same rows
+    for the workspaces that came before)."""
     triggers = TriggerRepository(session)
     cadences = CadenceRepository(session)
-    added = 0
     for default in DEFAULT_TRIGGERS:
-        if default.name in (trigger_names or set()):
-            continue
         definition = trigger_engine.parse(default.definition)
         cron = definition.when.cron
         trigger = Trigger(
@@ -54,10 +44,7 @@ async def add_defaults(
             created_at=now,
         )
         await triggers.add(trigger, version)
-        added += 1
     for rhythm in default_cadences():
-        if rhythm.name in (cadence_names or set()):
-            continue
         await cadences.add(
             Cadence(
                 id=uuid.uuid4(),
@@ -68,5 +55,3 @@ async def add_defaults(
                 updated_at=now,
             )
         )
-        added += 1
-    return added
