@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Cadence
+from app.db.models import Cadence, CadenceEnrollment, Client
 from app.db.repositories.cadence_clock import CadenceClockRepository, Candidate
 from app.db.repositories.cadences import CadenceRepository, EnrollmentRepository
 from app.db.repositories.clients import ClientRepository
@@ -107,27 +107,6 @@ def new_row(
     }
 
 
-async def enroll(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    *,
-    cadence_id: uuid.UUID,
-    client_id: uuid.UUID,
-    now: datetime,
-    source: str,
-) -> uuid.UUID:
-    """Puts the client in the cadence; idempotent: an active enrolment is returned as is."""
-    enrollment_id, _ = await enroll_once(
-        session,
-        workspace_id,
-        cadence_id=cadence_id,
-        client_id=client_id,
-        now=now,
-        source=EnrollmentSource(source),
-    )
-    return enrollment_id
-
-
 async def enroll_once(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -136,31 +115,45 @@ async def enroll_once(
     client_id: uuid.UUID,
     now: datetime,
     source: EnrollmentSource,
-) -> tuple[uuid.UUID, bool]:
-    """The enrolment's id and whether it is new."""
+) -> tuple[CadenceEnrollment, bool]:
+    """Puts the client in the cadence (a trigger's action); idempotent: an active enrolment
+    is returned as is. Returns the enrolment and whether it is new."""
     cadence = await CadenceRepository(session).get(workspace_id, cadence_id)
     if cadence is None:
         raise NotFound("cadence not found")
-    if not cadence.enabled:
-        raise Conflict("the cadence is disabled; enable it to enrol clients")
+    check_enabled(cadence)
     client = await ClientRepository(session).get(workspace_id, client_id)
     if client is None:
         raise NotFound("client not found")
+    return await place(session, cadence, client, now, source)
+
+
+def check_enabled(cadence: Cadence) -> None:
+    if not cadence.enabled:
+        raise Conflict("the cadence is disabled; enable it to enrol clients")
+
+
+async def place(
+    session: AsyncSession, cadence: Cadence, client: Client, now: datetime, source: EnrollmentSource
+) -> tuple[CadenceEnrollment, bool]:
+    """`enroll_once` for a cadence and a client the caller has loaded and checked."""
     enrollments = EnrollmentRepository(session)
-    existing = await enrollments.active(workspace_id, cadence.id, client.id)
+    existing = await enrollments.active(cadence.workspace_id, cadence.id, client.id)
     if existing is not None:
-        return existing.id, False
+        return existing, False
     definition = definition_of(cadence)
     touched = await qualifying_touchpoints(
-        session, workspace_id, definition, {client.id: client.last_touchpoint_at}
+        session, cadence.workspace_id, definition, {client.id: client.last_touchpoint_at}
     )
-    row = new_row(cadence, definition, client.id, source, touched[client.id], now)
-    if await enrollments.insert([row]):
-        return row["id"], True
-    raced = await enrollments.active(workspace_id, cadence.id, client.id)
+    made = await enrollments.insert_one(
+        new_row(cadence, definition, client.id, source, touched[client.id], now)
+    )
+    if made is not None:
+        return made, True
+    raced = await enrollments.active(cadence.workspace_id, cadence.id, client.id)
     if raced is None:  # pragma: no cover - the conflicting row ended in the same instant
         raise Conflict("the client's enrolment changed meanwhile; try again")
-    return raced.id, False
+    return raced, False
 
 
 @dataclass(frozen=True)

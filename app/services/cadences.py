@@ -36,12 +36,12 @@ from app.services.cadence_enrolment import (
     DOCUMENT_KEYS,
     EVER,
     cadence_columns,
+    check_enabled,
     definition_of,
     document_of,
-    enroll_once,
+    place,
     sync_enrolments,
 )
-from app.services.cadence_enrolment import enroll as enroll
 from app.services.outbox import request_job
 from app.services.workspaces import get_workspace
 
@@ -192,25 +192,14 @@ async def enroll_client(
 ) -> tuple[CadenceEnrollment, bool]:
     """By hand; the client's active enrolment when it has one (and False)."""
     cadence = await get_cadence(session, principal, cadence_id)
-    if await ClientRepository(session).get(principal.workspace_id, client_id) is None:
+    client = await ClientRepository(session).get(principal.workspace_id, client_id)
+    if client is None:
         raise InvalidInput(
             "client_id does not name a client of this workspace",
             errors=[{"loc": ["body", "client_id"], "msg": "unknown client", "type": "reference"}],
         )
-    enrollment_id, created = await enroll_once(
-        session,
-        principal.workspace_id,
-        cadence_id=cadence.id,
-        client_id=client_id,
-        now=now,
-        source=EnrollmentSource.MANUAL,
-    )
-    enrollment = await EnrollmentRepository(session).get(
-        principal.workspace_id, cadence.id, enrollment_id
-    )
-    if enrollment is None:  # pragma: no cover - written or found just above
-        raise NotFound("enrollment not found")
-    return enrollment, created
+    check_enabled(cadence)
+    return await place(session, cadence, client, now, EnrollmentSource.MANUAL)
 
 
 async def end_enrollment(

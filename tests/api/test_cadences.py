@@ -284,6 +284,22 @@ class TestManualEnrolment:
         assert again.json()["id"] == first.json()["id"]
         assert first.json()["source"] == "manual"
 
+    async def test_the_answer_is_the_stored_enrolment(self, api: httpx.AsyncClient) -> None:
+        client = await create_client(api)
+        cadence = await create_cadence(api, tier=None)
+        url = f"/v1/cadences/{cadence['id']}/enrollments"
+        first = await api.post(url, json={"client_id": client["id"]})
+        assert first.status_code == 201, first.text
+        again = await api.post(url, json={"client_id": client["id"]})
+        assert first.json() == again.json() == (await enrollments(api, cadence["id"]))[0]
+        answered = first.json()
+        assert (answered["status"], answered["next_step"], answered["paused"]) == (
+            "active",
+            0,
+            False,
+        )
+        assert parse(answered["next_due_at"]) == parse(answered["enrolled_at"]) + timedelta(days=30)
+
     async def test_an_unknown_client_is_422(self, api: httpx.AsyncClient) -> None:
         cadence = await create_cadence(api)
         url = f"/v1/cadences/{cadence['id']}/enrollments"

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.db.models import ActionRun, Cadence, CadenceEnrollment, Client, OutboxMessage, Task
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.api_keys import Principal, Scope
+from app.domain.cadences import EnrollmentSource
 from app.domain.jobs import JobStatus
 from app.services import cadence_enrolment
 from app.services import cadences as service
@@ -234,13 +235,13 @@ class TestDueSteps:
             steps=steps,
         )
         async with app.state.sessionmaker.begin() as session:
-            await cadence_enrolment.enroll(
+            await cadence_enrolment.enroll_once(
                 session,
                 workspace.id,
                 cadence_id=cadence_id,
                 client_id=uuid.UUID(client["id"]),
                 now=now - 10 * DAY,
-                source="manual",
+                source=EnrollmentSource.MANUAL,
             )
         await tick(app, now - 10 * DAY)
         # the first step's task pauses the clock until it is closed (here: it never opened)
@@ -372,13 +373,13 @@ class TestSequenceExits:
             exit={"on_reply": True, "on_touchpoint": True, **exit},
         )
         async with app.state.sessionmaker.begin() as session:
-            await cadence_enrolment.enroll(
+            await cadence_enrolment.enroll_once(
                 session,
                 workspace.id,
                 cadence_id=cadence_id,
                 client_id=uuid.UUID(client_id),
                 now=at,
-                source="trigger",
+                source=EnrollmentSource.TRIGGER,
             )
         return cadence_id
 

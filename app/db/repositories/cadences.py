@@ -96,21 +96,26 @@ class EnrollmentRepository:
     def _postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
+    def _insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
+        """INSERT … ON CONFLICT DO NOTHING against the one-active-enrolment index: a row that
+        races an active enrolment of the same cadence and client is skipped."""
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        return insert(table).on_conflict_do_nothing(
+            index_elements=["client_id", "cadence_id"], index_where=ACTIVE
+        )
+
     async def insert(self, rows: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
-        """New active enrolments (every column); one that races an active enrolment of the
-        same cadence and client is skipped. Returns the ids stored."""
+        """New active enrolments (every column); returns the ids stored."""
         if not rows:
             return set()
-        insert = postgresql.insert if self._postgres else sqlite.insert
-        stmt = (
-            insert(_ENROLLMENTS)
-            .on_conflict_do_nothing(
-                index_elements=["client_id", "cadence_id"],
-                index_where=ACTIVE,
-            )
-            .returning(_ENROLLMENTS.c.id)
-        )
+        stmt = self._insert(_ENROLLMENTS).returning(_ENROLLMENTS.c.id)
         return set((await self.session.execute(stmt, list(rows))).scalars().all())
+
+    async def insert_one(self, row: dict[str, Any]) -> CadenceEnrollment | None:
+        """One new active enrolment, loaded by the statement that stores it; None when it
+        raced an active one."""
+        stmt = self._insert(CadenceEnrollment).values(**row).returning(CadenceEnrollment)
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def get(
         self, workspace_id: uuid.UUID, cadence_id: uuid.UUID, enrollment_id: uuid.UUID

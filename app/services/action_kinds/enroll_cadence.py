@@ -1,6 +1,6 @@
 """`enroll_cadence`: puts the client in a cadence (`params.cadence_id`), through
-`app.services.cadences.enroll`. Idempotent: a client already in the cadence stays where it
-stands. A cadence that is gone or disabled fails the action for good."""
+`app.services.cadence_enrolment.enroll_once`. Idempotent: a client already in the cadence
+stays where it stands. A cadence that is gone or disabled fails the action for good."""
 
 import uuid
 from collections.abc import Mapping
@@ -24,7 +24,7 @@ class EnrollCadence:
 
     async def run(self, context: ActionContext, params: Mapping[str, Any]) -> dict[str, Any]:
         try:
-            enrollment_id, created = await enroll_once(
+            enrollment, created = await enroll_once(
                 context.session,
                 context.workspace_id,
                 cadence_id=uuid.UUID(params["cadence_id"]),
@@ -34,4 +34,4 @@ class EnrollCadence:
             )
         except AppError as exc:  # the cadence or the client is gone, or the cadence disabled
             raise ActionFailed(exc.detail, retryable=False) from exc
-        return {"enrollment_id": str(enrollment_id), "enrolled": created}
+        return {"enrollment_id": str(enrollment.id), "enrolled": created}
