@@ -12,7 +12,7 @@ and explain nothing new."""
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from app.db.models import Trigger, TriggerVersion
 from app.db.repositories.client_views import ClientViewRepository
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.triggers import TriggerRepository
-from app.domain.conditions import MATCH_ALL, evaluate
+from app.domain.conditions import MATCH_ALL, Condition, FieldName, evaluate, leaves
 from app.domain.triggers import (
     CAP_WINDOW,
     DEFAULT_FREQUENCY_CAP,
@@ -57,8 +57,8 @@ log = logging.getLogger("tenure.triggers")
 EVALUATE_JOB = "triggers.evaluate"
 SCHEDULE_PAGE = 10_000
 """Clients per page of a schedule's sweep: one statement for the page's matches with their run
-history and cap counts, one load of the recorded ones' values, one insert of the runs and two
-of the actions. Each page runs the condition again, so pages are large."""
+history, cap counts and the rows their values are read from, one insert of the runs and two of
+the actions. Each page runs the condition again, so pages are large."""
 DUE_PER_TICK = 200
 SCHEDULE_QUIET = (Outcome.COOLED_DOWN, Outcome.ALREADY_FIRED)
 
@@ -93,15 +93,17 @@ class Candidate:
     signal_id: uuid.UUID | None = None
 
 
-Explain = Callable[[list[uuid.UUID]], Awaitable[dict[uuid.UUID, dict[str, Any]]]]
-
-
 @dataclass(frozen=True)
 class Decided:
     client_id: uuid.UUID
     decision: Decision
     run_id: uuid.UUID | None
     """None when the decision was not recorded (a schedule's quiet re-entry)."""
+
+
+def reads(conditions: Sequence[Condition]) -> set[FieldName]:
+    """The fields these conditions read: what their clients' views must load."""
+    return {leaf.name for condition in conditions for leaf in leaves(condition)}
 
 
 def action_checks() -> dict[str, Any]:
@@ -167,7 +169,12 @@ async def evaluate_fact(
     candidates = {client_id for wakes_by in admitted.values() for client_id in wakes_by}
     if not candidates:
         return summary
-    views = await ClientViewRepository(session).load(workspace_id, sorted(candidates), now)
+    views = await ClientViewRepository(session).load(
+        workspace_id,
+        sorted(candidates),
+        now,
+        reads=reads([t.definition.condition for t in triggers]),
+    )
     matched: dict[uuid.UUID, list[Candidate]] = {}
     for trigger in triggers:
         found = []
@@ -212,12 +219,10 @@ async def decide_and_record(
     summary: Summary,
     schedule: bool = False,
     force: bool = False,
-    explain: Explain | None = None,
     histories: Mapping[uuid.UUID, RunHistory] | None = None,
 ) -> list[Decided]:
     """The policy for each client that matched, one run row per recorded decision (one
-    statement), and the fired runs' actions (two). `explain` reads the condition's values of
-    the clients whose decision is recorded, when the candidates came without them."""
+    statement), and the fired runs' actions (two)."""
     if not candidates:
         return []
     repository = TriggerRepository(session)
@@ -243,7 +248,6 @@ async def decide_and_record(
         summary.count(decision.outcome)
         decisions.append((candidate, decision))
     recorded = [(c, d) for c, d in decisions if not (schedule and d.outcome in SCHEDULE_QUIET)]
-    values = await explain([c.client_id for c, _ in recorded]) if explain and recorded else {}
     rows: list[dict[str, Any]] = []
     targets: list[ActionTarget] = []
     run_ids: dict[uuid.UUID, uuid.UUID] = {}
@@ -262,7 +266,7 @@ async def decide_and_record(
                 "outcome": decision.outcome.value,
                 "holdout": decision.holdout,
                 "detail": decision.detail,
-                "condition_values": values.get(candidate.client_id, candidate.values),
+                "condition_values": candidate.values,
                 "created_at": now,
             }
         )
@@ -319,41 +323,48 @@ async def evaluate_schedule(
         return summary
     summary.triggers = 1
     cap = await frequency_cap(session, workspace_id)
-    explain = _explainer(session, workspace_id, trigger, now)
+    condition = trigger.definition.condition
+    explained = condition != MATCH_ALL
+    views = ClientViewRepository(session)
     held_back_after = held_back_since(trigger.definition.control, now)
     after: uuid.UUID | None = None
     while True:
         page = await repository.sweep_page(
             workspace_id,
             trigger.id,
-            trigger.definition.condition,
+            condition,
             now,
             now - CAP_WINDOW,
             held_back_after=held_back_after,
             after=after,
             limit=page_size,
+            with_views=explained,
         )
         if not page:
             break
+        values: dict[uuid.UUID, dict[str, Any]] = {}
+        if explained:  # the SQL decided the match; the values that explain it, from its rows
+            rows = {c.id: c.row for c in page}
+            loaded = await views.views(workspace_id, rows, now, reads([condition]))
+            values = {i: evaluate(condition, view).values for i, view in loaded.items()}
         # Re-entry was applied in SQL: what remains is decided by the cap and the holdout
         # (schedules are not debounced), so no client's own history is needed.
         await decide_and_record(
             session,
             workspace_id,
             trigger,
-            [Candidate(client_id, {}) for client_id, _ in page],
-            Tally(cap, {client_id: fired for client_id, fired in page if fired}),
+            [Candidate(c.id, values.get(c.id, {})) for c in page],
+            Tally(cap, {c.id: c.fired for c in page if c.fired}),
             now,
             fact_kind=WhenKind.SCHEDULE.value,
             fact_id=None,
             summary=summary,
             schedule=True,
-            explain=explain,
             histories={},
         )
         if len(page) < page_size:
             break
-        after = page[-1][0]
+        after = page[-1].id
     return summary
 
 
@@ -367,20 +378,3 @@ async def load_live(
         return None
     version = await repository.version(workspace_id, trigger_id, trigger.current_version)
     return None if version is None else live_trigger(trigger, version)
-
-
-def _explainer(
-    session: AsyncSession, workspace_id: uuid.UUID, trigger: LiveTrigger, now: datetime
-) -> Explain | None:
-    """The SQL decided the match; the values that explain it are read (one load) only for the
-    decisions recorded, and only when the condition reads anything."""
-    condition = trigger.definition.condition
-    if condition == MATCH_ALL:
-        return None
-    views = ClientViewRepository(session)
-
-    async def explain(client_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-        loaded = await views.load(workspace_id, client_ids, now)
-        return {i: evaluate(condition, view).values for i, view in loaded.items()}
-
-    return explain

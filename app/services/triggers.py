@@ -357,7 +357,9 @@ async def run_trigger(
     if live is None:
         raise Conflict("the trigger's definition names an action kind this version lacks")
     ordered = list(dict.fromkeys(client_ids))
-    views = await ClientViewRepository(session).load(workspace_id, ordered, now)
+    views = await ClientViewRepository(session).load(
+        workspace_id, ordered, now, reads=engine.reads([live.definition.condition])
+    )
     unknown = [
         {"loc": ["body", "client_ids", i], "msg": "no such client", "type": "reference"}
         for i, client_id in enumerate(client_ids)

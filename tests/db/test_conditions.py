@@ -21,6 +21,7 @@ from app.db.repositories.conditions import ConditionQuery
 from app.domain.conditions import (
     MAX_DEPTH,
     Condition,
+    FieldName,
     condition_document,
     evaluate,
     leaves,
@@ -188,6 +189,18 @@ class TestOneStatement:
         assert one == 5
         assert await count(portfolio.client_ids) == one
 
+    async def test_a_condition_on_the_clients_rows_alone_loads_in_one_statement(
+        self, app: FastAPI, portfolio: Portfolio
+    ) -> None:
+        reads = {FieldName.TIER, FieldName.BAND, FieldName.DAYS_SINCE_TOUCHPOINT}
+        with statements(app) as seen:
+            async with app.state.sessionmaker() as session:
+                views = await ClientViewRepository(session).load(
+                    portfolio.workspace_id, portfolio.client_ids, NOW, reads=reads
+                )
+        assert set(views) == set(portfolio.client_ids)
+        assert len(seen) == 1
+
 
 class TestPaging:
     async def test_keyset_pages_walk_the_matching_clients_in_id_order(
@@ -248,3 +261,19 @@ class TestLoadedViews:
         assert view.last_touchpoint_at == NOW - timedelta(days=0)
         assert view.open_tasks == 1
         assert [(s.kind, s.severity) for s in view.open_signals] == [("gone_quiet", "high")]
+
+    async def test_a_view_loaded_for_the_fields_read_reads_them_as_a_whole_view_does(
+        self, app: FastAPI, portfolio: Portfolio
+    ) -> None:
+        """Each leaf reading a part of its own (history, signals, contracts, tasks), on a view
+        that loaded only what the leaf reads: the same values and truth as on a whole view."""
+        ws, ids = portfolio.workspace_id, portfolio.client_ids
+        count = parse_condition({"field": "signals.open_count", "op": "gte", "value": 1})
+        async with app.state.sessionmaker() as session:
+            repository = ClientViewRepository(session)
+            whole = await repository.load(ws, ids, NOW)
+            for leaf in [*leaves(parse_condition(RENEWAL_PLAYBOOK)), *leaves(count)]:
+                narrow = await repository.load(ws, ids, NOW, reads={leaf.name})
+                for client_id in ids:
+                    expected = evaluate(leaf, whole[client_id])
+                    assert evaluate(leaf, narrow[client_id]) == expected, leaf

@@ -15,6 +15,9 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.db.models import ActionRun, OutboxMessage, Task, Trigger, TriggerRun
+from app.db.repositories.client_views import ClientViewRepository
+from app.domain.conditions import evaluate as evaluate_condition
+from app.domain.conditions import parse_condition
 from app.domain.jobs import JobStatus
 from app.services.actions import (
     ActionContext,
@@ -26,7 +29,7 @@ from app.workers import triggers as trigger_jobs
 from app.workers.execution import JobEnvironment, Outcome, execute
 from app.workers.registry import default_registry
 from app.workers.relay import ArqDispatcher
-from tests.factories import Workspace, api_client, create_client, create_owner
+from tests.factories import Workspace, api_client, create_client, create_contract, create_owner
 from tests.health_support import evaluate, event, ingest
 from tests.workers.conftest import wait_until
 from tests.workers.runs import job_run
@@ -495,6 +498,49 @@ class TestSchedules:
         await tick(app, now + timedelta(days=1, minutes=5))
         results = await evaluate_requests(app, now + timedelta(days=1, minutes=5))
         assert results[-1]["outcomes"] == {"fired": 3}  # the cooldown is over
+
+    async def test_the_values_recorded_are_those_a_whole_view_of_the_client_gives(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        """The sweep reads the values from the rows of its own statement, and loads only the
+        parts the condition reads: the runs must record what Python reads on a whole view."""
+        owner = await create_owner(api)
+        clients = [
+            await create_client(api, tier="mid", owner_id=owner["id"], attributes={"seats": i})
+            for i in range(4)
+        ]
+        await create_contract(api, clients[0]["id"])
+        now = datetime.now(UTC) + timedelta(minutes=2)
+        await evaluate(app, workspace.id, [c["id"] for c in clients], now)
+        document = {
+            "all": [
+                {"field": "tier", "op": "eq", "value": "mid"},
+                {"field": "owner_id", "op": "exists"},
+                {"field": "attributes.seats", "op": "gte", "value": 0},
+                {"field": "health.score", "op": "gte", "value": 0},
+                {"field": "health.band", "op": "exists"},
+                {"field": "days_since_touchpoint", "op": "not_exists"},
+                {"field": "tasks.open_count", "op": "eq", "value": 0},
+                {"field": "mrr", "op": "gte", "value": 0, "currency": "USD"},
+            ]
+        }
+        await post_trigger(api, when={"kind": "schedule", "cron": "* * * * *"}, condition=document)
+        await tick(app, now)
+        (result,) = await evaluate_requests(app, now)
+        assert result["outcomes"] == {"fired": 4}
+        runs = await rows(app, TriggerRun)
+        async with app.state.sessionmaker() as session:
+            views = await ClientViewRepository(session).load(
+                workspace.id, [r.client_id for r in runs], now
+            )
+        condition = parse_condition(document)
+        for run in runs:
+            assert (
+                run.condition_values == evaluate_condition(condition, views[run.client_id]).values
+            )
+        mrr = {r.condition_values["mrr(currency=USD)"] for r in runs}
+        assert len(mrr) == 2  # one client has a contract, the others none
+        assert "0" in mrr
 
     async def test_a_holdout_is_recorded_without_actions(
         self, app: FastAPI, api: httpx.AsyncClient

@@ -1,10 +1,11 @@
 """What a trigger condition reads about many clients, in five statements whatever their number:
 the clients with their latest snapshot, a year of score history, open signals, contracts and
-open task counts. The SQL path (`app.db.repositories.conditions`) reads the same rows."""
+open task counts; only the first when the condition reads none of the others. The SQL path
+(`app.db.repositories.conditions`) reads the same rows."""
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,11 +17,40 @@ from app.domain.conditions import (
     MAX_CHANGE_DAYS,
     OPEN_TASK_STATUSES,
     ClientView,
+    FieldName,
     OpenSignal,
     ScorePoint,
     today_of,
 )
 from app.domain.contracts import ContractStatus, ContractTerms, mrr, next_renewal_on
+
+VIEW_PARTS = {
+    FieldName.SCORE_CHANGE: "history",
+    FieldName.SIGNALS_OPEN: "signals",
+    FieldName.SIGNALS_OPEN_COUNT: "signals",
+    FieldName.MRR: "contracts",
+    FieldName.DAYS_TO_RENEWAL: "contracts",
+    FieldName.TASKS_OPEN_COUNT: "tasks",
+}
+"""The fields read from a statement of their own; every other field is on the client's row."""
+
+
+def view_columns(snapshot: Any = HealthSnapshot) -> tuple[Any, ...]:
+    """A view's row: the client's columns and its latest snapshot's (`snapshot`, outer-joined
+    on `latest`), for `ClientViewRepository.views`."""
+    return (
+        Client.id,
+        Client.name,
+        Client.lifecycle_stage,
+        Client.status,
+        Client.tier,
+        Client.owner_id,
+        Client.attributes,
+        Client.last_touchpoint_at,
+        snapshot.score,
+        snapshot.band,
+        snapshot.groups,
+    )
 
 
 class ClientViewRepository:
@@ -28,20 +58,38 @@ class ClientViewRepository:
         self.session = session
 
     async def load(
-        self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], now: datetime
+        self,
+        workspace_id: uuid.UUID,
+        client_ids: Sequence[uuid.UUID],
+        now: datetime,
+        *,
+        reads: Collection[FieldName] | None = None,
     ) -> dict[uuid.UUID, ClientView]:
-        """A view of each listed client of the workspace as of `now` (others are left out)."""
+        """A view of each listed client of the workspace as of `now` (others are left out).
+        With `reads` (the fields a condition reads), what no field of it reads is left empty."""
         ids = sorted(set(client_ids))
         if not ids:
             return {}
-        clients = await self._clients(workspace_id, ids)
+        return await self.views(workspace_id, await self._clients(workspace_id, ids), now, reads)
+
+    async def views(
+        self,
+        workspace_id: uuid.UUID,
+        clients: Mapping[uuid.UUID, Any],
+        now: datetime,
+        reads: Collection[FieldName] | None = None,
+    ) -> dict[uuid.UUID, ClientView]:
+        """Views of clients whose rows (`view_columns`, by id) were read already, with the
+        other parts `reads` names (all of them when None) in a statement each."""
         if not clients:
             return {}
         ids = sorted(clients)
-        history = await self._history(workspace_id, ids, now)
-        signals = await self._signals(workspace_id, ids)
-        contracts = await self._contracts(workspace_id, ids)
-        tasks = await self._open_tasks(workspace_id, ids)
+        fields = VIEW_PARTS if reads is None else reads
+        parts = {VIEW_PARTS[f] for f in fields if f in VIEW_PARTS}
+        history = await self._history(workspace_id, ids, now) if "history" in parts else {}
+        signals = await self._signals(workspace_id, ids) if "signals" in parts else {}
+        contracts = await self._contracts(workspace_id, ids) if "contracts" in parts else {}
+        tasks = await self._open_tasks(workspace_id, ids) if "tasks" in parts else {}
         today = today_of(now)
         views = {}
         for client_id, row in clients.items():
@@ -69,19 +117,7 @@ class ClientViewRepository:
 
     async def _clients(self, workspace_id: uuid.UUID, ids: list[uuid.UUID]) -> dict[uuid.UUID, Any]:
         stmt = (
-            sa.select(
-                Client.id,
-                Client.name,
-                Client.lifecycle_stage,
-                Client.status,
-                Client.tier,
-                Client.owner_id,
-                Client.attributes,
-                Client.last_touchpoint_at,
-                HealthSnapshot.score,
-                HealthSnapshot.band,
-                HealthSnapshot.groups,
-            )
+            sa.select(*view_columns())
             .select_from(Client)
             .outerjoin(
                 HealthSnapshot,

@@ -9,8 +9,17 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from app.db.models import Client, Trigger, TriggerRun, TriggerSettingsRecord, TriggerVersion
+from app.db.models import (
+    Client,
+    HealthSnapshot,
+    Trigger,
+    TriggerRun,
+    TriggerSettingsRecord,
+    TriggerVersion,
+)
+from app.db.repositories.client_views import view_columns
 from app.db.repositories.conditions import condition_statement
 from app.db.repositories.paging import Page, paginate, sort_keys
 from app.domain.conditions import Condition
@@ -33,6 +42,16 @@ class ClientSummary:
     lifecycle_stage: str
     status: str
     owner_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
+class SweptClient:
+    """A client a schedule's sweep matched: its firings in the cap's window and, if asked,
+    its view's row (`app.db.repositories.client_views.view_columns`)."""
+
+    id: uuid.UUID
+    fired: int
+    row: Any = None
 
 
 @dataclass(frozen=True)
@@ -241,12 +260,14 @@ class TriggerRepository:
         held_back_after: datetime | None,
         after: uuid.UUID | None,
         limit: int,
-    ) -> list[tuple[uuid.UUID, int]]:
+        with_views: bool,
+    ) -> list[SweptClient]:
         """One page (in id order, after `after`) of the clients the condition holds for and
         no firing of this trigger after `held_back_after` holds back, each with its firings
-        by any trigger since `since` (the cap's count): one statement, the condition's own
-        SELECT with an anti-join and a correlated count along the runs' indexes. The next
-        tick of a schedule that fired for everyone returns nothing."""
+        by any trigger since `since` (the cap's count) and, `with_views`, its view's row (the
+        values the runs record come from it, not from a second read): one statement, the
+        condition's own SELECT with an anti-join and a correlated count along the runs'
+        indexes. The next tick of a schedule that fired for everyone returns nothing."""
         dialect = self.session.get_bind().dialect.name
         matching = condition_statement(workspace_id, condition, now, dialect, after=after)
         page = matching.subquery("matching")
@@ -262,7 +283,7 @@ class TriggerRepository:
             )
             .scalar_subquery()
         )
-        stmt = sa.select(page.c.id, recent).order_by(page.c.id).limit(limit)
+        stmt = sa.select(page.c.id, recent.label("fired")).order_by(page.c.id).limit(limit)
         if held_back_after is not None:
             stmt = stmt.where(
                 ~sa.exists().where(
@@ -272,8 +293,17 @@ class TriggerRepository:
                     _RUNS.c.outcome.in_(_FIRED),
                 )
             )
-        rows = await self.session.execute(stmt)
-        return [(row[0], int(row[1])) for row in rows.all()]
+        if with_views:  # joined to the page once it is cut: by primary key, to its rows alone
+            cut = stmt.subquery("page")
+            latest = aliased(HealthSnapshot, name="view_latest")
+            on_latest = sa.and_(latest.client_id == cut.c.id, latest.latest.is_(True))
+            stmt = (
+                sa.select(cut.c.id, cut.c.fired, *view_columns(latest))
+                .select_from(cut.join(Client, Client.id == cut.c.id).outerjoin(latest, on_latest))
+                .order_by(cut.c.id)
+            )
+        rows = (await self.session.execute(stmt)).all()
+        return [SweptClient(row[0], int(row[1]), row if with_views else None) for row in rows]
 
     async def fired_since(
         self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID], since: datetime
