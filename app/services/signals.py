@@ -87,8 +87,8 @@ async def evaluate_signals(
     resolved = await repository.resolve([s.id for s in to_resolve], now)
     opened = await repository.open(workspace_id, to_open, now)
     announced: list[Fact] = [
-        *SignalsOpened.split([_opened(s, now) for s in to_open if s.id in opened]),
-        *SignalsResolved.split([_resolved(s, now) for s in to_resolve if s.id in resolved]),
+        *SignalsOpened.split([opened_fact(s, now) for s in to_open if s.id in opened]),
+        *SignalsResolved.split([resolved_fact(s, now) for s in to_resolve if s.id in resolved]),
     ]
     await emit(session, announced, workspace_id=workspace_id, now=now)
 
@@ -97,7 +97,8 @@ def _existing(row: StoredSignal) -> ExistingSignal:
     return ExistingSignal(row.id, SignalKind(row.kind), Severity(row.severity), row.figures)
 
 
-def _opened(signal: NewSignal, now: datetime) -> OpenedSignal:
+def opened_fact(signal: NewSignal, now: datetime) -> OpenedSignal:
+    """What `signal.opened` tells of a signal opened at `now` (detected, or a trigger's)."""
     return OpenedSignal(
         signal_id=signal.id,
         client_id=signal.client_id,
@@ -108,7 +109,8 @@ def _opened(signal: NewSignal, now: datetime) -> OpenedSignal:
     )
 
 
-def _resolved(signal: StoredSignal, now: datetime) -> ResolvedSignal:
+def resolved_fact(signal: StoredSignal, now: datetime) -> ResolvedSignal:
+    """What `signal.resolved` tells of a signal resolved at `now`."""
     return ResolvedSignal(
         signal_id=signal.id,
         client_id=signal.client_id,

@@ -14,11 +14,12 @@ from arq.connections import ArqRedis
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db.models import ActionRun, OutboxMessage, Task, Trigger, TriggerRun
+from app.db.models import ActionRun, OutboxMessage, Signal, Task, Trigger, TriggerRun
 from app.db.repositories.client_views import ClientViewRepository
 from app.domain.conditions import evaluate as evaluate_condition
 from app.domain.conditions import parse_condition
 from app.domain.jobs import JobStatus
+from app.facts import SignalsOpened, SignalsResolved
 from app.services.actions import (
     ActionContext,
     ActionFailed,
@@ -90,6 +91,12 @@ async def post_trigger(api: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
 async def rows(app: FastAPI, model: Any) -> list[Any]:
     async with app.state.sessionmaker() as session:
         return list((await session.scalars(sa.select(model))).all())
+
+
+async def payloads(app: FastAPI, kind: str) -> list[dict[str, Any]]:
+    async with app.state.sessionmaker() as session:
+        stmt = sa.select(OutboxMessage.payload).where(OutboxMessage.kind == kind)
+        return list((await session.scalars(stmt.order_by(OutboxMessage.created_at))).all())
 
 
 async def outbox_ids(app: FastAPI, kind: str) -> list[uuid.UUID]:
@@ -339,6 +346,51 @@ class TestActionsRunApart:
         (action,) = await rows(app, ActionRun)
         assert action.status == "skipped"
         assert await rows(app, Task) == []
+
+    async def test_a_custom_signal_is_opened_and_resolved_and_announced_as_any_signal(
+        self, app: FastAPI, api: httpx.AsyncClient
+    ) -> None:
+        client = await create_client(api)
+        kind = "custom.vip_left"
+        opener = await post_trigger(
+            api,
+            name="Flag",
+            actions=[{"kind": "open_signal", "params": {"kind": kind, "severity": "high"}}],
+        )
+        closer = await post_trigger(
+            api, name="Unflag", actions=[{"kind": "resolve_signal", "params": {"kind": kind}}]
+        )
+        body = {"client_ids": [client["id"]]}
+        await api.post(f"/v1/triggers/{opener['id']}/run", json=body)
+        assert await run_actions(app) == [Outcome.SUCCEEDED]
+        (signal,) = await rows(app, Signal)
+        assert (signal.kind, signal.severity, signal.status) == (kind, "high", "open")
+        assert signal.figures == {"note": None, "trigger_id": opener["id"]}
+        (opened,) = [SignalsOpened.model_validate(p) for p in await payloads(app, "signal.opened")]
+        (fact,) = opened.signals
+        assert (fact.signal_id, fact.client_id, fact.kind, fact.severity) == (
+            signal.id,
+            signal.client_id,
+            kind,
+            "high",
+        )
+        assert (fact.figures, fact.opened_at) == (signal.figures, signal.opened_at)
+
+        await api.post(f"/v1/triggers/{closer['id']}/run", json=body)
+        assert (await run_actions(app))[-1] is Outcome.SUCCEEDED
+        (signal,) = await rows(app, Signal)
+        assert signal.status == "resolved"
+        (resolved,) = [
+            SignalsResolved.model_validate(p) for p in await payloads(app, "signal.resolved")
+        ]
+        (fact,) = resolved.signals
+        assert (fact.signal_id, fact.kind, fact.acknowledged) == (signal.id, kind, False)
+        assert (fact.opened_at, fact.resolved_at) == (signal.opened_at, signal.resolved_at)
+        results = [a.result for a in sorted(await rows(app, ActionRun), key=lambda a: a.kind)]
+        assert results == [
+            {"opened": True, "signal_id": str(signal.id)},
+            {"resolved": [str(signal.id)]},
+        ]
 
 
 # --- facts -------------------------------------------------------------------------------

@@ -6,25 +6,24 @@ per client and kind holds for them too: opening one that is open changes nothing
 announced like any signal (`signal.opened`, `signal.resolved`), so other triggers and webhooks
 see them."""
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from app.db.repositories.signals import NewSignal, SignalRepository
 from app.domain.actions import check_choice, check_known, check_text
-from app.domain.signals import SignalStatus
-from app.facts import OpenedSignal, ResolvedSignal, SignalsOpened, SignalsResolved
+from app.domain.signals import Severity
+from app.domain.triggers import CUSTOM_SIGNAL
+from app.facts import SignalsOpened, SignalsResolved
 from app.services.actions import ActionContext
 from app.services.outbox import emit
+from app.services.signals import opened_fact, resolved_fact
 
-CUSTOM_PREFIX = "custom."
-CUSTOM_KIND = re.compile(r"^custom\.[a-z][a-z0-9_]{0,24}$")
-SEVERITIES = ("low", "medium", "high")
+SEVERITIES = [s.value for s in Severity]
 
 
 def _kind_problems(params: Mapping[str, Any]) -> list[str]:
     kind = params.get("kind")
-    if not isinstance(kind, str) or not CUSTOM_KIND.match(kind):
+    if not isinstance(kind, str) or not CUSTOM_SIGNAL.fullmatch(kind):
         return ["`kind` must be a custom kind: `custom.` then a lower-case word (at most 25)"]
     return []
 
@@ -52,17 +51,9 @@ class OpenSignal:
         )
         if not opened:
             return {"opened": False, "reason": "a signal of this kind is already open"}
-        fact = OpenedSignal(
-            signal_id=signal.id,
-            client_id=signal.client_id,
-            kind=signal.kind,
-            severity=signal.severity,
-            figures=signal.figures,
-            opened_at=context.now,
-        )
         await emit(
             context.session,
-            [SignalsOpened(signals=[fact])],
+            [SignalsOpened(signals=[opened_fact(signal, context.now)])],
             workspace_id=context.workspace_id,
             now=context.now,
         )
@@ -80,20 +71,7 @@ class ResolveSignal:
         unresolved = await repository.unresolved(context.workspace_id, [context.client_id])
         found = [s for s in unresolved.get(context.client_id, []) if s.kind == params["kind"]]
         resolved = await repository.resolve([s.id for s in found], context.now)
-        facts = [
-            ResolvedSignal(
-                signal_id=s.id,
-                client_id=s.client_id,
-                kind=s.kind,
-                severity=s.severity,
-                figures=s.figures,
-                opened_at=s.opened_at,
-                acknowledged=s.status == SignalStatus.ACKNOWLEDGED,
-                resolved_at=context.now,
-            )
-            for s in found
-            if s.id in resolved
-        ]
+        facts = [resolved_fact(s, context.now) for s in found if s.id in resolved]
         if facts:
             await emit(
                 context.session,
