@@ -199,17 +199,6 @@ async def schedule_many(
     return [row["id"] for row in rows]
 
 
-def kind_problems(specs: Sequence[ActionSpec]) -> list[tuple[int, str]]:
-    """Each spec's parameter problems by its position, for the one 422 of a write."""
-    kinds = action_kinds()
-    return [
-        (index, problem)
-        for index, spec in enumerate(specs)
-        if spec.kind in kinds
-        for problem in kinds[spec.kind].problems(spec.params)
-    ]
-
-
 async def run_action(
     session: AsyncSession,
     workspace_id: uuid.UUID,
