@@ -1,7 +1,9 @@
 """The fields a trigger condition can read, the ops each accepts and the type of its value:
 the catalogue users read (`FIELDS`, served as documentation) and the parser enforces."""
 
+import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -49,6 +51,14 @@ class Op(StrEnum):
 
 
 ORDERING = (Op.LT, Op.LTE, Op.GT, Op.GTE)
+COMPARISONS: dict[Op, Callable[[Any, Any], Any]] = {
+    Op.EQ: operator.eq,
+    Op.LT: operator.lt,
+    Op.LTE: operator.le,
+    Op.GT: operator.gt,
+    Op.GTE: operator.ge,
+}
+"""What each comparison means: on Python values in `evaluate`, on SQL expressions when compiled."""
 NEGATED = {Op.NE: Op.EQ, Op.NOT_IN: Op.IN, Op.NOT_INCLUDES: Op.INCLUDES, Op.NOT_EXISTS: Op.EXISTS}
 """Each negative op is the exact negation of its positive one."""
 

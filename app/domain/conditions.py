@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from app.domain.condition_fields import (
+    COMPARISONS,
     FIELDS,
     MAX_CHANGE_DAYS,
     MAX_DEPTH,
@@ -76,6 +77,7 @@ __all__ = [
     "condition_document",
     "evaluate",
     "fields_document",
+    "holds",
     "leaves",
     "parse_condition",
     "today_of",
@@ -216,26 +218,16 @@ def compare(leaf: Leaf, raw: Any) -> bool:
         return False
     if op is Op.IN:
         return bool(raw in leaf.value)
-    return _ordered(op, raw, leaf.value)
+    return holds(op, raw, leaf.value)
 
 
 def _positive(leaf: Leaf) -> Leaf:
     return replace(leaf, op=NEGATED[leaf.op])
 
 
-def _ordered(op: Op, left: Any, right: Any) -> bool:
-    match op:
-        case Op.EQ:
-            return bool(left == right)
-        case Op.LT:
-            return bool(left < right)
-        case Op.LTE:
-            return bool(left <= right)
-        case Op.GT:
-            return bool(left > right)
-        case Op.GTE:
-            return bool(left >= right)
-    raise AssertionError(f"not an ordering: {op}")  # pragma: no cover
+def holds(op: Op, left: Any, right: Any) -> bool:
+    """`left op right` for a comparison (`eq`, `lt`, `lte`, `gt`, `gte`)."""
+    return bool(COMPARISONS[op](left, right))
 
 
 def _compare_json(op: Op, value: Any, raw: Any) -> bool:
@@ -245,7 +237,7 @@ def _compare_json(op: Op, value: Any, raw: Any) -> bool:
         return any(_json_equal(item, raw) for item in value)
     if op is Op.EQ:
         return _json_equal(value, raw)
-    return is_number(raw) and _ordered(op, float(raw), float(value))
+    return is_number(raw) and holds(op, float(raw), float(value))
 
 
 def _json_equal(value: Any, raw: Any) -> bool:

@@ -30,7 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.db.models import Client, Contract, HealthSnapshot, Signal, Task
-from app.domain.condition_fields import AMOUNT_PLACES, NEGATED, OPEN_TASK_STATUSES, FieldName, Op
+from app.domain.condition_fields import (
+    AMOUNT_PLACES,
+    COMPARISONS,
+    NEGATED,
+    OPEN_TASK_STATUSES,
+    FieldName,
+    Op,
+)
 from app.domain.condition_tree import severities_from
 from app.domain.conditions import (
     MATCH_ALL,
@@ -39,6 +46,7 @@ from app.domain.conditions import (
     Leaf,
     Not,
     SignalMatch,
+    holds,
     today_of,
 )
 
@@ -152,7 +160,7 @@ class _Compiler:
         cannot pass and the clause is a top-level conjunct, `id IN (… GROUP BY … HAVING …)`,
         a semi-join; elsewhere one grouped subquery per aggregate, LEFT JOINed: one hash join
         over the rows either way, never a subquery run for each client."""
-        if top and not (empty is not None and _holds(op, empty, bound)):
+        if top and not (empty is not None and holds(op, empty, bound)):
             passing = (
                 sa.select(client_id)
                 .where(*rows, *self.scope(client_id))
@@ -337,37 +345,10 @@ class _Compiler:
 
 
 def _compare(column: Any, op: Op, value: Any) -> Predicate:
-    """A comparison on a never-NULL operand: already definite."""
-    match op:
-        case Op.EQ:
-            return column == value  # type: ignore[no-any-return]
-        case Op.IN:
-            return column.in_(value)  # type: ignore[no-any-return]
-        case Op.LT:
-            return column < value  # type: ignore[no-any-return]
-        case Op.LTE:
-            return column <= value  # type: ignore[no-any-return]
-        case Op.GT:
-            return column > value  # type: ignore[no-any-return]
-        case Op.GTE:
-            return column >= value  # type: ignore[no-any-return]
-    raise AssertionError(f"not a comparison: {op}")  # pragma: no cover
-
-
-def _holds(op: Op, left: Any, right: Any) -> bool:
-    """`left op right` in Python, for constants known while compiling."""
-    match op:
-        case Op.EQ:
-            return bool(left == right)
-        case Op.LT:
-            return bool(left < right)
-        case Op.LTE:
-            return bool(left <= right)
-        case Op.GT:
-            return bool(left > right)
-        case Op.GTE:
-            return bool(left >= right)
-    raise AssertionError(f"not a comparison: {op}")  # pragma: no cover
+    """A comparison (or `in`) on a never-NULL operand: already definite."""
+    if op is Op.IN:
+        return column.in_(value)  # type: ignore[no-any-return]
+    return COMPARISONS[op](column, value)  # type: ignore[no-any-return]
 
 
 def _guarded(column: Any, op: Op, value: Any) -> Predicate:
