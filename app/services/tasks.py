@@ -163,10 +163,9 @@ async def _open(
         if existing is not None:
             return await _refresh(session, existing, spec), False
     owner_id = await _assign(session, workspace_id, client, spec) if assign else spec.owner_id
-    task_id = uuid.uuid4()
-    inserted = await tasks.insert(
+    task = await tasks.insert(
         {
-            "id": task_id,
+            "id": uuid.uuid4(),
             "workspace_id": workspace_id,
             "client_id": client.id,
             "owner_id": owner_id,
@@ -190,13 +189,11 @@ async def _open(
             "updated_at": now,
         }
     )
-    if not inserted:  # a concurrent opening of the same key committed first
+    if task is None:  # a concurrent opening of the same key committed first
         assert spec.dedupe_key is not None
         existing = await tasks.find_open(workspace_id, client.id, spec.dedupe_key)
         assert existing is not None
         return await _refresh(session, existing, spec), False
-    task = await tasks.get(workspace_id, task_id)
-    assert task is not None
     await emit(session, [TasksCreated(tasks=[_created(task)])], workspace_id=workspace_id, now=now)
     return task, True
 

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from app.db.models import OutboxMessage, Task
+from app.db.repositories.tasks import TaskRepository
 from app.errors import InvalidInput
 from app.services.tasks import TaskOpened, open_task
 from tests.factories import Workspace, create_client, create_owner, create_workspace
@@ -89,6 +90,33 @@ class TestDedupe:
         second = await opened(app, workspace, client_id=other["id"], dedupe_key="k")
         assert first.created
         assert second.created
+
+
+class TestConcurrentOpening:
+    async def test_the_insert_yields_to_an_open_task_holding_the_key(
+        self, app: FastAPI, api: httpx.AsyncClient, workspace: Workspace
+    ) -> None:
+        """What a re-firing meets when a concurrent one committed the key after it looked."""
+        client = await create_client(api)
+        first = await opened(app, workspace, client_id=client["id"], dedupe_key="k")
+        row = {
+            "workspace_id": workspace.id,
+            "client_id": uuid.UUID(client["id"]),
+            "title": "Call again",
+            "priority": "normal",
+            "status": "open",
+            "source": "trigger",
+            "dedupe_key": "k",
+            "created_at": T,
+            "updated_at": T,
+        }
+        async with app.state.sessionmaker.begin() as session:
+            tasks = TaskRepository(session)
+            assert await tasks.insert({**row, "id": uuid.uuid4()}) is None
+            other = await tasks.insert({**row, "id": uuid.uuid4(), "dedupe_key": "other"})
+            assert other is not None
+            assert (other.title, other.dedupe_key, other.version) == ("Call again", "other", 1)
+        assert {t.id for t in await stored(app)} == {first.task_id, other.id}
 
 
 class TestAssignment:

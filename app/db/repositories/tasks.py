@@ -42,15 +42,20 @@ class TaskRepository:
     def _postgres(self) -> bool:
         return self.session.get_bind().dialect.name == "postgresql"
 
-    async def insert(self, values: dict[str, Any]) -> bool:
-        """Inserts the row unless an open task of the client already holds its dedupe key
-        (also one a concurrent transaction just wrote): True when inserted."""
+    async def insert(self, values: dict[str, Any]) -> Task | None:
+        """The new task, or None when an open task of the client already holds its dedupe key
+        (also one a concurrent transaction just wrote)."""
         insert = postgresql.insert if self._postgres else sqlite.insert
-        stmt = insert(_TASKS).on_conflict_do_nothing(
-            index_elements=["workspace_id", "client_id", "dedupe_key"], index_where=OPEN_WITH_KEY
+        stmt = (
+            insert(Task)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=["workspace_id", "client_id", "dedupe_key"],
+                index_where=OPEN_WITH_KEY,
+            )
+            .returning(Task)
         )
-        result = await self.session.execute(stmt.returning(_TASKS.c.id), [values])
-        return result.scalar_one_or_none() is not None
+        return (await self.session.scalars(stmt)).one_or_none()
 
     async def get(self, workspace_id: uuid.UUID, task_id: uuid.UUID) -> Task | None:
         stmt = sa.select(Task).where(Task.workspace_id == workspace_id, Task.id == task_id)
