@@ -28,7 +28,7 @@ from app.domain.client_batch import (
 )
 from app.services.clients import ClientLimits, derive_acquisitions
 from app.services.events import ItemProblem
-from app.services.outbox import announce_changed_clients, announce_updated_fields
+from app.services.outbox import announce_changed_clients
 from app.services.workspaces import get_workspace
 
 
@@ -116,11 +116,11 @@ async def upsert_clients(
     )
     await repo.recount_escalations([p.client_id for p in changed if p.recount_escalations])
     await derive_acquisitions(session, workspace.id, {p.client_id for p in changed if p.rederive})
-    await announce_changed_clients(session, workspace.id, {p.client_id for p in written}, now)
     previous = {s.id: s.values for s in stored.values()}
     # A new client's watched fields change from nothing: its tier cadence takes it at once.
     edits = [(p.client_id, previous.get(p.client_id, {}), p.values) for p in written]
-    await announce_updated_fields(session, workspace.id, edits, now)
+    written_ids = {p.client_id for p in written}
+    await announce_changed_clients(session, workspace.id, written_ids, now, edits=edits)
     await session.flush()
 
     for p in plans:

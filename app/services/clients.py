@@ -20,7 +20,7 @@ from app.domain.client_changes import WATCHED_COLUMNS
 from app.domain.concurrency import check_if_match, etag
 from app.domain.contracts import ContractStatus, ContractTerms, mrr, next_renewal_on
 from app.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from app.services.outbox import announce_changed_clients, announce_updated_fields
+from app.services.outbox import announce_changed_clients
 from app.services.workspaces import get_workspace
 
 
@@ -48,8 +48,7 @@ async def create_client(
     workspace = await get_workspace(session, principal.workspace_id)
     client = Client(workspace_id=workspace.id, attributes={}, status=rules.ClientStatus.ACTIVE)
     await _apply(session, workspace, client, data, limits, now, creating=True)
-    await announce_changed_clients(session, workspace.id, {client.id}, now)
-    await announce_updated_fields(session, workspace.id, [(client.id, {}, watched(client))], now)
+    await _announce(session, client, {}, now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -88,11 +87,7 @@ async def upsert_client_by_external_id(
         now,
         creating=created,
     )
-    await announce_changed_clients(session, workspace.id, {client.id}, now)
-    # A new client's watched fields change from nothing: its tier cadence takes it at once.
-    await announce_updated_fields(
-        session, workspace.id, [(client.id, {} if created else before, watched(client))], now
-    )
+    await _announce(session, client, {} if created else before, now)
     await session.flush()
     return await _view(session, principal, client, now), created
 
@@ -161,10 +156,7 @@ async def change_client(
     check_if_match(if_match, etag(client.id, client.version))
     before = watched(client)
     await _apply(session, workspace, client, changes, limits, now, creating=False)
-    await announce_changed_clients(session, workspace.id, {client.id}, now)
-    await announce_updated_fields(
-        session, workspace.id, [(client.id, before, watched(client))], now
-    )
+    await _announce(session, client, before, now)
     await session.flush()
     return client
 
@@ -197,9 +189,7 @@ async def churn_client(
     client.churned_at = outcome.churned_at
     client.churn_reason = outcome.reason
     await _derive_acquisition(session, client)  # the churn is history too
-    await announce_changed_clients(session, client.workspace_id, {client.id}, now)
-    edit = (client.id, before, watched(client))
-    await announce_updated_fields(session, client.workspace_id, [edit], now)
+    await _announce(session, client, before, now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -219,9 +209,7 @@ async def reactivate_client(
     client.churned_at = None
     client.churn_reason = None
     await _derive_acquisition(session, client)
-    await announce_changed_clients(session, client.workspace_id, {client.id}, now)
-    edit = (client.id, before, watched(client))
-    await announce_updated_fields(session, client.workspace_id, [edit], now)
+    await _announce(session, client, before, now)
     await session.flush()
     return await _view(session, principal, client, now)
 
@@ -311,6 +299,15 @@ async def _apply(
 def watched(client: Client) -> dict[str, Any]:
     """The columns `client.updated` reports changes of, as they are now."""
     return {column: getattr(client, column) for column in WATCHED_COLUMNS}
+
+
+async def _announce(
+    session: AsyncSession, client: Client, before: dict[str, Any], now: datetime
+) -> None:
+    """`clients.changed` for the client, and `client.updated` for its watched fields that
+    changed from `before` (`{}` for a new client: its tier cadence takes it at once)."""
+    edits = [(client.id, before, watched(client))]
+    await announce_changed_clients(session, client.workspace_id, {client.id}, now, edits=edits)
 
 
 _UNCHANGED = object()

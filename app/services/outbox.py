@@ -47,33 +47,28 @@ async def request_job(
     return await OutboxRepository(session).add([message], now) == 1
 
 
+Edit = tuple[uuid.UUID, Mapping[str, Any], Mapping[str, Any]]
+"""An edit of a client: its id, its columns before (empty for a new client) and after."""
+
+
 async def announce_changed_clients(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     client_ids: set[uuid.UUID],
     now: datetime,
     *,
+    edits: Iterable[Edit] = (),
     also: Sequence[Fact] = (),
 ) -> None:
     """Clients whose events, contracts or fields changed: their health is evaluated again. A
-    big batch becomes several facts, so one evaluation stays short. `also`: further facts of
-    the same change, written in the same statement."""
+    big batch becomes several facts, so one evaluation stays short. `edits` also announce
+    `client.updated` for the watched fields (stage, tier, owner, status) they changed; `also`:
+    further facts of the same change. All in one statement."""
     ordered = sorted(client_ids, key=str)
-    facts = [*ClientsChanged.split(ordered), *also]
-    await emit(session, facts, workspace_id=workspace_id, now=now)
-
-
-async def announce_updated_fields(
-    session: AsyncSession,
-    workspace_id: uuid.UUID,
-    edits: Iterable[tuple[uuid.UUID, Mapping[str, Any], Mapping[str, Any]]],
-    now: datetime,
-) -> None:
-    """`client.updated` for the watched fields (stage, tier, owner, status) that edits of
-    clients changed: (client id, columns before, columns after) each."""
     changes = [
         ClientFieldChange(client_id=client_id, name=name.value, before=old, after=new)
         for client_id, before, after in edits
         for name, old, new in watched_changes(before, after)
     ]
-    await emit(session, ClientsUpdated.split(changes), workspace_id=workspace_id, now=now)
+    facts = [*ClientsChanged.split(ordered), *ClientsUpdated.split(changes), *also]
+    await emit(session, facts, workspace_id=workspace_id, now=now)
