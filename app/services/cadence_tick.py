@@ -10,13 +10,12 @@ tick resets its clock before the step can fall due, since the tick reads the eve
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db.models import Cadence
 from app.db.repositories.cadence_clock import CadenceClockRepository, DueEnrollment, chunks
 from app.db.repositories.cadences import CadenceRepository
 from app.db.repositories.conditions import ConditionQuery
@@ -48,15 +47,7 @@ class TickResult:
     exited: dict[str, int] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
-        return {
-            "enrolled": self.enrolled,
-            "ended": self.ended,
-            "evaluated": self.evaluated,
-            "fired": self.fired,
-            "reset": self.reset,
-            "paused": self.paused,
-            "exited": dict(self.exited),
-        }
+        return asdict(self)
 
 
 async def run_tick(
@@ -67,7 +58,7 @@ async def run_tick(
     cadences = await CadenceRepository(session).enabled(workspace_ids)
     synced = await sync_enrolments(session, now, cadences=cadences)
     result.enrolled, result.ended = synced.enrolled, synced.ended
-    live = {c.id: (c, definition_of(c)) for c in cadences}
+    live = {c.id: definition_of(c) for c in cadences}
     clock = CadenceClockRepository(session)
     due = await clock.due(workspace_ids, now)
     by_workspace: dict[uuid.UUID, list[uuid.UUID]] = {}
@@ -83,7 +74,7 @@ async def _batch(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     ids: Sequence[uuid.UUID],
-    live: dict[uuid.UUID, tuple[Cadence, CadenceDefinition]],
+    live: dict[uuid.UUID, CadenceDefinition],
     now: datetime,
     result: TickResult,
 ) -> None:
@@ -95,7 +86,7 @@ async def _batch(
     saves: list[dict[str, Any]] = []
     firings: dict[tuple[uuid.UUID, int], list[ActionTarget]] = {}
     for row in rows:
-        _, definition = live[row.cadence_id]
+        definition = live[row.cadence_id]
         stored = Clock(row.anchor_at, row.next_step, row.next_due_at or now, row.paused_at)
         decision = rules.advance(definition, row.enrolled_at, stored, observed[row.id], now)
         result.evaluated += 1
@@ -112,7 +103,7 @@ async def _batch(
             saves.append(_saved(row, decision, now))
     await clock.save(saves)
     for (cadence_id, step), targets in firings.items():
-        action = live[cadence_id][1].steps[step].action
+        action = live[cadence_id].steps[step].action
         await schedule_many(
             session, workspace_id, targets, [action], now, cadence_id=cadence_id, cadence_step=step
         )
@@ -122,7 +113,7 @@ async def _observe(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     rows: Sequence[DueEnrollment],
-    live: dict[uuid.UUID, tuple[Cadence, CadenceDefinition]],
+    live: dict[uuid.UUID, CadenceDefinition],
     now: datetime,
 ) -> dict[uuid.UUID, Observed]:
     """What each enrolment's clock needs, read for the whole batch at once."""
@@ -130,7 +121,7 @@ async def _observe(
     clients = sorted({r.client_id for r in rows})
     since = min(min(r.anchor_at, r.enrolled_at) for r in rows)
     touchpoints = await clock.touchpoints(workspace_id, clients, since)
-    sequences = [r for r in rows if live[r.cadence_id][1].kind is CadenceKind.SEQUENCE]
+    sequences = [r for r in rows if live[r.cadence_id].kind is CadenceKind.SEQUENCE]
     replies = (
         await clock.replies(workspace_id, sorted({r.client_id for r in sequences}), since)
         if sequences
@@ -140,7 +131,7 @@ async def _observe(
     goals: dict[uuid.UUID, set[uuid.UUID]] = {}
     query = ConditionQuery(session)
     for cadence_id in sorted({r.cadence_id for r in sequences}):
-        exits = live[cadence_id][1].exits or ExitRules()
+        exits = live[cadence_id].exits or ExitRules()
         if exits.goal is None:
             continue
         among = sorted({r.client_id for r in sequences if r.cadence_id == cadence_id})
@@ -152,7 +143,7 @@ async def _observe(
     return {
         r.id: Observed(
             last_touchpoint_at=rules.last_qualifying(
-                touchpoints.get(r.client_id, {}), live[r.cadence_id][1].channels
+                touchpoints.get(r.client_id, {}), live[r.cadence_id].channels
             ),
             last_reply_at=replies.get(r.client_id),
             goal_met=r.client_id in goals.get(r.cadence_id, set()),

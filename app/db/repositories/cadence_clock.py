@@ -217,18 +217,6 @@ class CadenceClockRepository:
                     found.add((cadence_id, client_id))
         return found
 
-    async def last_touchpoints(
-        self, workspace_id: uuid.UUID, client_ids: Sequence[uuid.UUID]
-    ) -> dict[uuid.UUID, datetime | None]:
-        """Each client's last touchpoint on any channel (kept on the client by ingest)."""
-        found: dict[uuid.UUID, datetime | None] = {}
-        for chunk in chunks(sorted(set(client_ids))):
-            stmt = sa.select(Client.id, Client.last_touchpoint_at).where(
-                Client.workspace_id == workspace_id, Client.id.in_(chunk)
-            )
-            found.update({r[0]: r[1] for r in (await self.session.execute(stmt)).all()})
-        return found
-
     # --- automatic enrolment ---------------------------------------------------------------
 
     async def tier_candidates(
