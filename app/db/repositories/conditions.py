@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.db.functions import in_ids
 from app.db.models import Client, Contract, HealthSnapshot, Signal, Task
 from app.domain.condition_fields import (
     AMOUNT_PLACES,
@@ -141,7 +142,7 @@ class _Compiler:
         if self.after is not None:
             where.append(client_id > self.after)
         if self.among is not None:
-            where.append(client_id.in_(self.among))
+            where.append(in_ids(client_id, self.among))
         return where
 
     def compare_aggregate(
