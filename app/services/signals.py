@@ -43,9 +43,8 @@ from app.facts import (
 from app.services.outbox import emit
 from app.services.workspaces import get_workspace
 
-"""Signals per outbox row: a daily rescore may open thousands; one row each would be as many
-jobs."""
 DETECTED = frozenset(kind.value for kind in SignalKind)
+"""The kinds detection evaluates; any other (`custom.…`) is a trigger's to open and resolve."""
 
 
 async def evaluate_signals(
@@ -69,7 +68,7 @@ async def evaluate_signals(
         rows = {
             SignalKind(s.kind): s
             for s in unresolved.get(client_facts.client_id, [])
-            if s.kind in DETECTED  # custom kinds are a trigger's to open and resolve
+            if s.kind in DETECTED
         }
         evaluation = detect(client_facts, score_trends.get(client_facts.client_id), settings, now)
         changes = plan(evaluation, {kind: _existing(row) for kind, row in rows.items()})
