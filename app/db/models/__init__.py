@@ -8,6 +8,7 @@ from app.db.models.contract import Contract
 from app.db.models.event import Event, EventKey, Ticket
 from app.db.models.health import HealthOverride, HealthSnapshot, Scorecard, ScorecardVersion
 from app.db.models.idempotency import IdempotencyRecord
+from app.db.models.integration import Integration, IntegrationCall
 from app.db.models.outbox import OutboxMessage
 from app.db.models.owner import Owner
 from app.db.models.signal import Signal, SignalSettingsRecord
@@ -35,6 +36,8 @@ __all__ = [
     "HealthOverride",
     "HealthSnapshot",
     "IdempotencyRecord",
+    "Integration",
+    "IntegrationCall",
     "OutboxMessage",
     "Owner",
     "Scorecard",
