@@ -34,6 +34,19 @@ class ProviderError(Exception):
         self.code = code
 
 
+class RecordsRejected(ProviderError):
+    """A batch write the provider took in part: the other records were written, these were not
+    (record id → the provider's reason). Final: the same values would be refused again."""
+
+    def __init__(self, rejected: Mapping[str, str]) -> None:
+        shown = "; ".join(f"{key}: {why}" for key, why in list(rejected.items())[:5])
+        more = f" (and {len(rejected) - 5} more)" if len(rejected) > 5 else ""
+        super().__init__(
+            f"{len(rejected)} record(s) rejected: {shown}{more}", retryable=False, status=None
+        )
+        self.rejected = dict(rejected)
+
+
 @dataclass(frozen=True)
 class ProviderCall:
     """One HTTP attempt (or one SMTP session) made to a provider, as the call log keeps it."""
@@ -119,6 +132,8 @@ class CrmTaskDraft:
     due_at: datetime | None = None
     owner_record_id: str | None = None
     """The CRM's id of the owner (HubSpot owner id, Salesforce user id), when known."""
+    priority: str | None = None
+    """Tenure's word (`low`, `normal`, `high`, `urgent`); each provider maps it to its own."""
 
 
 @dataclass(frozen=True)
