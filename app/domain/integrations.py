@@ -42,7 +42,9 @@ KINDS: dict[IntegrationKind, KindSpec] = {
     IntegrationKind.SMTP: KindSpec(
         Purpose.EMAIL,
         ("host", "port", "username", "password"),
-        optional=("starttls",),
+        # starttls: "true" (default) or "false"; ca_pem: the PEM certificate(s) to trust
+        # instead of the system's store (a private CA, a self-signed test server).
+        optional=("starttls", "ca_pem"),
         timeout_seconds=30.0,
     ),
     IntegrationKind.HUBSPOT: KindSpec(
