@@ -1,5 +1,6 @@
 """The one HTTP path to providers: a shared `httpx.AsyncClient` per process (per event loop),
-no redirects, no proxies from the environment, capped answers, and the retry rule.
+behind the SSRF guard, no redirects, no proxies from the environment, capped answers, and the
+retry rule.
 
 The rule: a timeout, a connection failure, a 5xx or a 429 may be tried again, honouring
 `Retry-After`; any other 4xx is final. A short wait is taken here (a 429 saying "1 second"),
@@ -19,33 +20,36 @@ from typing import Any
 import httpx
 
 from app.integrations.base import CallSink, ProviderCall, ProviderError, discard_calls
+from app.integrations.guard import guarded_client
 
 MAX_ANSWER_BYTES = 4 * 1024 * 1024
 """A provider's answer beyond this is refused: we read ids and statuses, never bulk data."""
 
-_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
+_Clients = dict[bool, httpx.AsyncClient]
+"""A loop's clients, by `allow_loopback`."""
+_clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clients]" = (
     weakref.WeakKeyDictionary()
 )
 
 
-def shared_client() -> httpx.AsyncClient:
-    """The process's client for provider traffic (one per event loop: a pool is bound to it)."""
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+def shared_client(*, allow_loopback: bool = False) -> httpx.AsyncClient:
+    """The process's client for provider traffic (one per event loop: a pool is bound to it),
+    behind the SSRF guard (`app/integrations/guard.py`); `allow_loopback` (the development
+    setting) gets a client of its own that may also reach loopback addresses."""
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(allow_loopback)
     if client is None or client.is_closed:
-        client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
+        client = guarded_client(
+            allow_loopback=allow_loopback,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         )
-        _clients[loop] = client
+        per_loop[allow_loopback] = client
     return client
 
 
 async def close_shared_client() -> None:
-    """Closes this loop's client; the next `shared_client()` makes a fresh one."""
-    client = _clients.pop(asyncio.get_running_loop(), None)
-    if client is not None:
+    """Closes this loop's clients; the next `shared_client()` makes a fresh one."""
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
         await client.aclose()
 
 
