@@ -2,6 +2,7 @@
 read-back, paging, and the retry rule as the call log records it."""
 
 import time
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,25 @@ from hubspot.crm.objects.tasks.api_client import ApiClient
 from app.integrations.base import CrmTaskDraft, ProviderError, RecordsRejected, RecordUpdate
 from app.integrations.http import ProviderHttp
 from app.integrations.hubspot import HubSpot
-from tests.fakes.hubspot import FakeHubSpot
-from tests.integrations.conftest import Recorder
+from tests.fakes.hubspot import FakeHubSpot, running_hubspot
+from tests.integrations.crm_support import Recorder, recording_http
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+async def provider_http(recorder: Recorder) -> AsyncIterator[ProviderHttp]:
+    async with recording_http(recorder) as http:
+        yield http
+
+
+@pytest.fixture
+def fake_hubspot() -> Iterator[FakeHubSpot]:
+    with running_hubspot() as fake:
+        yield fake
 
 
 def _wire(model: Any) -> Any:
