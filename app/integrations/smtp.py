@@ -61,8 +61,8 @@ class SmtpSettings:
             raise ProviderError(
                 f'starttls must be "true" or "false", not {starttls!r}', retryable=False
             )
-        host = credentials["host"].strip()
-        if not host or any(char in host for char in (*_LINE_BREAKS, " ", "/")):
+        host = credentials["host"]
+        if not host or any(char in host for char in (*_LINE_BREAKS, " ", "\t", "/")):
             raise ProviderError(f"not a host name: {host!r}", retryable=False)
         return cls(
             host=host,

@@ -118,7 +118,6 @@ def mail_problems(body: object) -> list[tuple[str, str | None]]:
                 "personalizations",
             )
         )
-    custom_args_bytes = 0
     for index, personalization in enumerate(personalizations):
         field = f"personalizations.{index}"
         if not isinstance(personalization, dict):
@@ -147,10 +146,9 @@ def mail_problems(body: object) -> list[tuple[str, str | None]]:
             isinstance(value, str) for value in custom_args.values()
         ):
             problems.append(("Custom args values must be strings.", f"{field}.custom_args"))
-        else:
-            custom_args_bytes += sum(len(k) + len(v) for k, v in custom_args.items())
-    if custom_args_bytes > MAX_CUSTOM_ARGS_BYTES:
-        problems.append(("The custom_args exceed 10,000 bytes.", "custom_args"))
+        elif sum(len(f"{k}{v}".encode()) for k, v in custom_args.items()) > MAX_CUSTOM_ARGS_BYTES:
+            # Each personalization is a message of its own, and the limit is per message.
+            problems.append(("The custom_args exceed 10,000 bytes.", f"{field}.custom_args"))
     if not _is_address(body.get("from")):
         problems.append(
             (

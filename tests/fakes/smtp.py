@@ -183,7 +183,8 @@ class FakeSmtp:
 
     def keep(self, envelope: Envelope, tls: bool) -> None:
         raw = envelope.original_content or b""
-        message = message_from_bytes(raw, policy=policy.default)
+        # Line ends as a mailbox stores them (SMTP's CRLF would stay in decoded text parts).
+        message = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
             self._messages.append(
