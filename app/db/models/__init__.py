@@ -5,6 +5,9 @@ from app.db.models.cadence import Cadence, CadenceEnrollment
 from app.db.models.client import Client, ClientStageChange
 from app.db.models.contact import Contact
 from app.db.models.contract import Contract
+from app.db.models.crm import CrmLink, CrmSync
+from app.db.models.email import Email, EmailSuppression
+from app.db.models.email_template import EmailTemplate
 from app.db.models.event import Event, EventKey, Ticket
 from app.db.models.health import HealthOverride, HealthSnapshot, Scorecard, ScorecardVersion
 from app.db.models.idempotency import IdempotencyRecord
@@ -31,6 +34,11 @@ __all__ = [
     "ClientStageChange",
     "Contact",
     "Contract",
+    "CrmLink",
+    "CrmSync",
+    "Email",
+    "EmailSuppression",
+    "EmailTemplate",
     "Event",
     "EventKey",
     "HealthOverride",
