@@ -39,6 +39,10 @@ class CrmLink(Timestamped, Base):
     pending_since: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     """A mirrored task: when the CRM said it was completed."""
+    pending_properties: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    """A `crm_update` action's static extras, sent with the next push (migration 0017)."""
+    error: Mapped[str | None] = mapped_column(sa.String(1000))
+    """Why the CRM last refused this record's push."""
 
 
 class CrmSync(Timestamped, Base):
