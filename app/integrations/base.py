@@ -25,6 +25,7 @@ class ProviderError(Exception):
         retry_after: float | None = None,
         status: int | None = None,
         code: str | None = None,
+        body: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -32,6 +33,8 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.status = status
         self.code = code
+        self.body = body
+        """The start of the provider's answer to a refused request: its own error codes."""
 
 
 class RecordsRejected(ProviderError):

@@ -27,6 +27,9 @@ MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 _Clients = dict[bool, httpx.AsyncClient]
 """A loop's clients, by `allow_loopback`."""
+MAX_ERROR_BODY_CHARS = 4000
+"""What a refusal keeps of the provider's answer, for clients that read its error codes."""
+
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Clients]" = (
     weakref.WeakKeyDictionary()
 )
@@ -62,6 +65,17 @@ class RetryPolicy:
     max_inline_wait_seconds: float = 5.0
     """A `Retry-After` longer than this is handed back instead of waited for."""
 
+    def wait(self, error: ProviderError, attempt: int) -> float | None:
+        """Seconds to wait before another try here, or None to hand the error back."""
+        if not error.retryable or attempt >= self.attempts:
+            return None
+        if error.retry_after is not None:
+            if error.retry_after > self.max_inline_wait_seconds:
+                return None
+            return error.retry_after
+        backoff = self.backoff_seconds * 2 ** (attempt - 1)
+        return float(backoff * (0.5 + random.random() / 2))
+
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
     """`Retry-After` as seconds: delta-seconds or an HTTP date; None when absent or unreadable."""
@@ -88,6 +102,9 @@ class ProviderHttp:
     record: CallSink = discard_calls
     policy: RetryPolicy = RetryPolicy()
     sleep: Callable[[float], Any] = asyncio.sleep
+    allow_loopback: bool = False
+    """What `client` was made with (`shared_client(allow_loopback=…)`); clients that open
+    their own connections (SMTP) apply the same guard with it."""
 
     async def request(
         self,
@@ -111,20 +128,10 @@ class ProviderHttp:
                     operation, method, url, attempt, headers, json, data, params, request_id
                 )
             except ProviderError as error:
-                wait = self._wait_before_retry(error, attempt)
+                wait = self.policy.wait(error, attempt)
                 if wait is None:
                     raise
                 await self.sleep(wait)
-
-    def _wait_before_retry(self, error: ProviderError, attempt: int) -> float | None:
-        if not error.retryable or attempt >= self.policy.attempts:
-            return None
-        if error.retry_after is not None:
-            if error.retry_after > self.policy.max_inline_wait_seconds:
-                return None
-            return error.retry_after
-        backoff = self.policy.backoff_seconds * 2 ** (attempt - 1)
-        return float(backoff * (0.5 + random.random() / 2))
 
     async def _once(
         self,
@@ -162,10 +169,12 @@ class ProviderHttp:
                 status, headers=response.headers, content=body, request=request
             )
             answer_id = request_id(response) if request_id is not None else None
-            if status >= 400 or 300 <= status < 400:
+            if status >= 300:
                 raise _status_error(response)
         except ProviderError as failed:
-            self._log(operation, method, url, started_at, started, attempt, status, failed, None)
+            self._log(
+                operation, method, url, started_at, started, attempt, status, failed, answer_id
+            )
             raise
         except httpx.TimeoutException as exc:
             timed_out = ProviderError(f"timed out: {type(exc).__name__}", retryable=True)
@@ -234,4 +243,5 @@ def _status_error(response: httpx.Response) -> ProviderError:
         retryable=retryable,
         retry_after=retry_after_seconds(response.headers.get("retry-after")) if retryable else None,
         status=status,
+        body=response.text[:MAX_ERROR_BODY_CHARS],
     )

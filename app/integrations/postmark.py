@@ -129,10 +129,9 @@ def _json_object(response: httpx.Response) -> dict[str, Any]:
 
 def _with_postmark_code(error: ProviderError) -> ProviderError:
     """The refusal with Postmark's own ErrorCode and Message (406: inactive recipient, 10: bad
-    token, 300: invalid request), read from the answer's text the error message carries."""
-    _, _, text = error.message.partition(": ")
+    token, 300: invalid request), read from the refused answer."""
     try:
-        answer = json.loads(text)
+        answer = json.loads(error.body or "")
     except ValueError:
         return error
     if not isinstance(answer, dict) or "ErrorCode" not in answer:

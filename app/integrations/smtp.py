@@ -8,7 +8,6 @@ instead of the system's store (a relay with a private CA; the tests' self-signed
 Certificates and host names are always verified: there is no switch to turn that off."""
 
 import asyncio
-import random
 import re
 import socket
 import ssl
@@ -23,6 +22,7 @@ from email.utils import formatdate, make_msgid
 from typing import TypeVar
 
 import aiosmtplib
+import httpcore
 
 from app.integrations.base import (
     Address,
@@ -32,6 +32,7 @@ from app.integrations.base import (
     ProviderError,
     SentEmail,
 )
+from app.integrations.guard import allowed_addresses
 from app.integrations.http import ProviderHttp
 
 T = TypeVar("T")
@@ -124,11 +125,10 @@ class Smtp:
             try:
                 return await self._once(operation, attempt, message_id, work)
             except ProviderError as error:
-                if not error.retryable or attempt >= self._http.policy.attempts:
+                wait = self._http.policy.wait(error, attempt)
+                if wait is None:
                     raise
-                policy = self._http.policy
-                backoff = policy.backoff_seconds * 2 ** (attempt - 1)
-                await self._http.sleep(backoff * (0.5 + random.random() / 2))
+                await self._http.sleep(wait)
 
     async def _once(
         self,
@@ -139,26 +139,50 @@ class Smtp:
     ) -> T:
         started_at = datetime.now(UTC)
         started = time.perf_counter()
-        client = aiosmtplib.SMTP(
-            hostname=self._settings.host,
-            port=self._settings.port,
-            username=self._settings.username,
-            password=self._settings.password,
-            start_tls=self._settings.starttls,
-            tls_context=self._tls if self._settings.starttls else None,
-            local_hostname=await _local_hostname(),
-            timeout=self._timeout,
-        )
         try:
+            sock = await self._connect()
+            client = aiosmtplib.SMTP(
+                hostname=self._settings.host,  # with `sock`: the name STARTTLS verifies
+                sock=sock,
+                username=self._settings.username,
+                password=self._settings.password,
+                start_tls=self._settings.starttls,
+                tls_context=self._tls if self._settings.starttls else None,
+                local_hostname=await _local_hostname(),
+                timeout=self._timeout,
+            )
             async with client:
                 result, status = await work(client)
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except ProviderError as refused:  # the guard refused the destination: final
+            self._record(operation, started_at, started, attempt, None, refused.message, None)
+            raise
+        except (aiosmtplib.SMTPException, OSError, httpcore.ConnectError) as exc:
             error = smtp_error(exc)
             reply = int(error.code) if error.code and error.code.isdigit() else None
             self._record(operation, started_at, started, attempt, reply, error.message, None)
             raise error from exc
         self._record(operation, started_at, started, attempt, status, None, message_id)
         return result
+
+    async def _connect(self) -> socket.socket:
+        """A socket connected to an address the SSRF guard allowed (the same rule as HTTP
+        providers: every address the host resolves to must be public, loopback only when the
+        development setting allows it), so the relay's name cannot lead us elsewhere."""
+        host, port = self._settings.host, self._settings.port
+        addresses = await allowed_addresses(host, port, allow_loopback=self._http.allow_loopback)
+        loop = asyncio.get_running_loop()
+        failure: OSError | None = None
+        for address in addresses:
+            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(loop.sock_connect(sock, (str(address), port)), self._timeout)
+                return sock
+            except (OSError, TimeoutError) as exc:
+                sock.close()
+                failure = exc if isinstance(exc, OSError) else OSError(f"timed out: {address}")
+        raise failure or OSError(f"{host} has no address")
 
     def _record(
         self,

@@ -20,14 +20,21 @@ class CallLog:
         await asyncio.sleep(seconds)
 
     def http(
-        self, client: httpx.AsyncClient, *, timeout: float = 5.0, attempts: int = 3
+        self,
+        client: httpx.AsyncClient,
+        *,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        allow_loopback: bool = True,
     ) -> ProviderHttp:
+        """The fakes listen on loopback, which the development setting lets through."""
         return ProviderHttp(
             client=client,
             timeout=httpx.Timeout(timeout),
             record=self.calls.append,
             policy=RetryPolicy(attempts=attempts, backoff_seconds=0.01),
             sleep=self.sleep,
+            allow_loopback=allow_loopback,
         )
 
     def statuses(self) -> list[int | None]:

@@ -178,6 +178,21 @@ class TestSend:
         assert call_log.attempts() == [1, 2]
         assert all(call.status is None and call.error for call in call_log.calls)
 
+    async def test_a_relay_on_a_private_address_is_refused_without_a_connection(
+        self, fake_smtp: FakeSmtp, call_log: CallLog, http_client: httpx.AsyncClient
+    ) -> None:
+        """The SSRF guard holds for SMTP too: the relay is on loopback, which only the
+        development setting allows."""
+        guarded = call_log.http(http_client, allow_loopback=False)
+
+        with pytest.raises(ProviderError) as raised:
+            await Smtp(guarded, "", fake_smtp.credentials()).send(EMAIL)
+
+        assert not raised.value.retryable
+        assert "loopback" in raised.value.message
+        assert fake_smtp.messages == []
+        assert [(call.attempt, call.status) for call in call_log.calls] == [(1, None)]
+
     @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
     async def test_a_server_without_starttls_takes_the_message_in_plain_text(
         self, call_log: CallLog, http_client: httpx.AsyncClient
