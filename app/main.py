@@ -33,6 +33,7 @@ from app.api.rest import (
     clients,
     contacts,
     contracts,
+    email_templates,
     events,
     health,
     jobs,
@@ -112,6 +113,7 @@ def create_app(
         cadences,
         tasks,
         triggers,
+        email_templates,
     ):
         app.include_router(
             module.router,

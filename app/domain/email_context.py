@@ -79,6 +79,7 @@ VARIABLES: dict[str, Variable] = {
     "today": Variable("Today's date (UTC)."),
 }
 
+CENTS = Decimal("0.01")
 MAX_ATTRIBUTES_SIZE = 16_384
 """Bytes of client attributes a template sees; larger ones are left out whole (as `{}`),
 so a template never reads a document cut in the middle."""
@@ -242,8 +243,9 @@ def _json(value: Any) -> Any:
         return {str(k): _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
-    if isinstance(value, Decimal):
-        return str(value)
+    if isinstance(value, Decimal):  # as the API writes amounts: at least two decimals
+        cents = value.quantize(CENTS)
+        return str(cents if value == cents else value.normalize())
     if isinstance(value, date | datetime):
         return value.isoformat()
     return value

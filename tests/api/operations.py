@@ -139,6 +139,18 @@ VALID_BODIES: dict[str, BodyMaker] = {
     "previewTrigger": lambda ids: {"condition": {"field": "tier", "op": "eq", "value": "smb"}},
     "runTrigger": lambda ids: {"client_ids": [ids["client_id"]]},
     "updateTriggerSettings": lambda ids: {"max_firings_per_client_per_day": 5},
+    "createEmailTemplate": lambda ids: {
+        "name": f"Template {_suffix()}",
+        "subject": "Hi {{ client.name }}",
+        "text_body": "Hello {{ contact.first_name|default('there') }}",
+    },
+    "updateEmailTemplate": lambda ids: {"subject": "Renamed {{ client.name }}"},
+    "previewEmailTemplate": lambda ids: {"client_id": ids["client_id"]},
+    "previewEmailTemplateSource": lambda ids: {
+        "subject": "Hi",
+        "text_body": "{{ client.name }}",
+        "client_id": ids["client_id"],
+    },
 }
 
 ADMIN_OPERATIONS = frozenset(

@@ -175,6 +175,8 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         values |= {ids["trigger_id"], ids["run_id"], f"{label} trigger"}
         ids["cadence_id"], ids["enrollment_id"] = await _enrol(api, label, ids["client_id"])
         values |= {ids["cadence_id"], ids["enrollment_id"], f"{label} cadence"}
+        ids["template_id"] = await _email_template(api, label)
+        values |= {ids["template_id"], f"{label} template", f"{label}-subject"}
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
 
 
@@ -189,6 +191,14 @@ async def _enrol(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[st
     assert response.status_code == 201, response.text
     enrollment_id: str = response.json()["id"]
     return cadence_id, enrollment_id
+
+
+async def _email_template(api: httpx.AsyncClient, label: str) -> str:
+    body = {"name": f"{label} template", "subject": f"{label}-subject", "text_body": "Hi"}
+    response = await api.post("/v1/email-templates", json=body)
+    assert response.status_code == 201, response.text
+    template_id: str = response.json()["id"]
+    return template_id
 
 
 async def _fire(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[str, str]:
@@ -304,6 +314,8 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/trigger-runs/{ids['run_id']}",
         "/v1/trigger-runs",
         "/v1/trigger-settings",
+        f"/v1/email-templates/{ids['template_id']}",
+        "/v1/email-templates",
     ]
     state: dict[str, Any] = {}
     for path in reads:
@@ -502,6 +514,18 @@ FOREIGN_REFERENCES: list[tuple[str, str, Callable[[Ids], dict[str, Any]], str]] 
         "POST",
         "/v1/cadences/{cadence_id}/enrollments",
         lambda ids: {"client_id": ids["client_id"]},
+        "client_id",
+    ),
+    (
+        "POST",
+        "/v1/email-templates/{template_id}/preview",
+        lambda ids: {"client_id": ids["client_id"]},
+        "client_id",
+    ),
+    (
+        "POST",
+        "/v1/email-templates/preview",
+        lambda ids: {"subject": "Hi", "text_body": "x", "client_id": ids["client_id"]},
         "client_id",
     ),
 ]
