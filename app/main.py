@@ -33,7 +33,7 @@ from app.api.rest import (
     clients,
     contacts,
     contracts,
-    email_templates,
+    emails,
     events,
     health,
     jobs,
@@ -113,7 +113,7 @@ def create_app(
         cadences,
         tasks,
         triggers,
-        email_templates,
+        emails,
     ):
         app.include_router(
             module.router,

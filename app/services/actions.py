@@ -79,6 +79,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
     from app.services.action_kinds.create_task import CreateTask
     from app.services.action_kinds.enroll_cadence import EnrollCadence
     from app.services.action_kinds.open_signal import OpenSignal, ResolveSignal
+    from app.services.action_kinds.send_email import SendEmail
     from app.services.action_kinds.set_fields import SetFields
 
     kinds: list[ActionKind] = [
@@ -87,6 +88,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
         OpenSignal(),
         ResolveSignal(),
         EnrollCadence(),
+        SendEmail(),
     ]
     return MappingProxyType({kind.name: kind for kind in [*kinds, *_ADDED.values()]})
 

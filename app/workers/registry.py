@@ -7,6 +7,7 @@ from functools import lru_cache
 from app.domain.jobs import Cadence, OutboxKind, Timetable
 from app.workers import actions as action_jobs
 from app.workers import cadences, contracts, health, maintenance, sweeper, tasks
+from app.workers import emails as email_jobs
 from app.workers import triggers as trigger_jobs
 from app.workers.job import Job, Registry, Schedule
 
@@ -44,6 +45,7 @@ TRIGGER_TICK = Job("triggers.tick", trigger_jobs.tick, timeout_seconds=60)
 ACTIONS = Job("actions.run", action_jobs.run, timeout_seconds=120, retry=action_jobs.ACTION_RETRY)
 TRIGGER_JOBS = [TRIGGERS, TRIGGER_TICK, ACTIONS]
 TASK_ESCALATION = Job("tasks.escalate", tasks.escalate_overdue, timeout_seconds=120)
+EMAIL_SEND = Job("emails.send", email_jobs.send, timeout_seconds=120, retry=email_jobs.EMAIL_RETRY)
 
 
 @lru_cache(maxsize=1)
@@ -61,6 +63,7 @@ def default_registry() -> Registry:
             CONTRACT_ENDS,
             SWEEP,
             TASK_ESCALATION,
+            EMAIL_SEND,
         ],
         schedules=[
             Schedule(RESCORE, Timetable(Cadence.DAILY, hour=3, minute=7)),

@@ -7,6 +7,7 @@ from app.db.models.contact import Contact
 from app.db.models.contract import Contract
 from app.db.models.crm import CrmLink, CrmSync
 from app.db.models.email import Email, EmailSuppression
+from app.db.models.email_settings import EmailSettingsRecord
 from app.db.models.email_template import EmailTemplate
 from app.db.models.event import Event, EventKey, Ticket
 from app.db.models.health import HealthOverride, HealthSnapshot, Scorecard, ScorecardVersion
@@ -37,6 +38,7 @@ __all__ = [
     "CrmLink",
     "CrmSync",
     "Email",
+    "EmailSettingsRecord",
     "EmailSuppression",
     "EmailTemplate",
     "Event",
