@@ -45,6 +45,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
+    _require_encryption_key(settings)
     if settings.auto_migrate:
         migrations.upgrade(settings.database_url)
     with _exit_zero_after_stop_signal():
@@ -99,11 +100,24 @@ def worker(
         except (OSError, RedisError) as exc:
             typer.echo(f"unhealthy: Redis is unreachable: {exc}", err=True)
             sys.exit(1)
+    _require_encryption_key(settings)
     if settings.worker_metrics_port is not None:
         from prometheus_client import start_http_server
 
         start_http_server(settings.worker_metrics_port, addr=settings.host)
     asyncio.run(run_worker(settings))
+
+
+def _require_encryption_key(settings: Settings) -> None:
+    """Integration credentials are encrypted at rest: a process that cannot decrypt them must
+    not start and fail every send later. The embedded mode makes its key file here."""
+    from app.integrations.credentials import EncryptionKeyProblem, cipher_for
+
+    try:
+        cipher_for(settings)
+    except EncryptionKeyProblem as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
 
 
 @cli.command()

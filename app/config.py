@@ -3,7 +3,7 @@
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("var") / "tenure.db"
@@ -52,6 +52,22 @@ class Settings(BaseSettings):
     )
     job_retention_days: int = Field(
         default=7, ge=1, description="Succeeded jobs are kept this long; failed ones until retried."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Fernet keys (comma-separated) for integration credentials: the first encrypts, "
+            "every one decrypts (rotation). Unset: the embedded mode (SQLite) keeps a generated "
+            "key in `encryption.key` beside the database file; PostgreSQL refuses to start."
+        ),
+    )
+    allow_loopback_urls: bool = Field(
+        default=False,
+        description="Development: provider base URLs and webhook endpoints may be http on "
+        "loopback (local fakes, tests).",
+    )
+    integration_call_retention_days: int = Field(
+        default=30, ge=1, description="Outbound provider calls are logged this long."
     )
 
 

@@ -36,6 +36,7 @@ from app.api.rest import (
     emails,
     events,
     health,
+    integrations,
     jobs,
     owners,
     scorecards,
@@ -114,6 +115,7 @@ def create_app(
         tasks,
         triggers,
         emails,
+        integrations,
     ):
         app.include_router(
             module.router,

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.main import create_app
-from tests.databases import backend, migrate, throwaway_database, wipe
+from tests.databases import backend, encryption_key_for_tests, migrate, throwaway_database, wipe
 from tests.factories import Workspace, api_client, create_workspace
 
 
@@ -27,7 +27,9 @@ async def database_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
 
 @pytest.fixture(scope="session")
 def default_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, max_body_bytes=262_144)
+    return Settings(
+        database_url=database_url, max_body_bytes=262_144, encryption_key=encryption_key_for_tests()
+    )
 
 
 @pytest.fixture

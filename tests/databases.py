@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -17,8 +18,17 @@ from app.db.session import create_engine
 POSTGRES_URL = os.environ.get("TENURE_TEST_DATABASE_URL")
 
 
+TEST_ENCRYPTION_KEY = "dGVudXJlLXRlc3Qta2V5LW5vdC1mb3ItcHJvZHVjdGk="
+"""A fixed Fernet key for PostgreSQL runs, which have no key file to fall back on."""
+
+
 def backend() -> str:
     return "postgresql" if POSTGRES_URL else "sqlite"
+
+
+def encryption_key_for_tests() -> SecretStr | None:
+    """PostgreSQL needs a key from settings; SQLite runs keep the embedded key file."""
+    return SecretStr(TEST_ENCRYPTION_KEY) if POSTGRES_URL else None
 
 
 @asynccontextmanager

@@ -151,6 +151,12 @@ VALID_BODIES: dict[str, BodyMaker] = {
         "text_body": "{{ client.name }}",
         "client_id": ids["client_id"],
     },
+    "createIntegration": lambda ids: {
+        "kind": "log",
+        "name": f"Integration {_suffix()}",
+        "credentials": {},
+    },
+    "updateIntegration": lambda ids: {"name": f"Renamed {_suffix()}", "options": {"a": 1}},
 }
 
 ADMIN_OPERATIONS = frozenset(
@@ -162,6 +168,13 @@ ADMIN_OPERATIONS = frozenset(
         "listJobs",
         "getJob",
         "retryJob",
+        "createIntegration",
+        "listIntegrations",
+        "getIntegration",
+        "updateIntegration",
+        "deleteIntegration",
+        "testIntegration",
+        "listIntegrationCalls",
     }
 )
 

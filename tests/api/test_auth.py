@@ -242,7 +242,9 @@ class TestReadWriteKey:
         response = await op.send(http, random_ids(), headers=auth(key))
         assert response.status_code not in (401, 403), response.text
 
-    async def test_admin_operations_are_exactly_the_key_settings_and_jobs_routes(self) -> None:
+    async def test_admin_operations_are_keys_settings_jobs_and_integrations(
+        self,
+    ) -> None:
         assert {op.operation_id for op in ADMIN_ONLY} == ADMIN_OPERATIONS
         paths = {op.path for op in ADMIN_ONLY}
         assert paths == {
@@ -252,6 +254,10 @@ class TestReadWriteKey:
             "/v1/jobs",
             "/v1/jobs/{job_id}",
             "/v1/jobs/{job_id}/retry",
+            "/v1/integrations",
+            "/v1/integrations/{integration_id}",
+            "/v1/integrations/{integration_id}/test",
+            "/v1/integrations/{integration_id}/calls",
         }
 
 

@@ -290,6 +290,11 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
     response = await api.post("/v1/cadences", json={"name": "By hand", "interval_days": 30})
     assert response.status_code == 201, response.text
     cadence = response.json()
+    response = await api.post(
+        "/v1/integrations", json={"kind": "log", "name": "Dev log", "credentials": {}}
+    )
+    assert response.status_code == 201, response.text
+    integration = response.json()
     url = f"/v1/cadences/{cadence['id']}/enrollments"
     response = await api.post(url, json={"client_id": client["id"]})
     assert response.status_code == 201, response.text
@@ -306,6 +311,7 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "task_id": task["id"],
         "cadence_id": cadence["id"],
         "enrollment_id": response.json()["id"],
+        "integration_id": integration["id"],
         **await _fired_trigger(api, client["id"]),
     }
 

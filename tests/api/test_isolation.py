@@ -177,7 +177,23 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         values |= {ids["cadence_id"], ids["enrollment_id"], f"{label} cadence"}
         ids["template_id"] = await _email_template(api, label)
         values |= {ids["template_id"], f"{label} template", f"{label}-subject"}
+        ids["integration_id"] = await _integrate(api, label)
+        values |= {ids["integration_id"], f"{label} integration", f"{label}-option"}
         yield Tenant(api=api, ids=ids, values=frozenset(values | {workspace.admin_key}), app=app)
+
+
+async def _integrate(api: httpx.AsyncClient, label: str) -> str:
+    """An integration of the tenant's own (the `log` kind: its test call stays in process)."""
+    body = {
+        "kind": "log",
+        "name": f"{label} integration",
+        "credentials": {},
+        "options": {"label": f"{label}-option"},
+    }
+    response = await api.post("/v1/integrations", json=body)
+    assert response.status_code == 201, response.text
+    integration_id: str = response.json()["id"]
+    return integration_id
 
 
 async def _enrol(api: httpx.AsyncClient, label: str, client_id: str) -> tuple[str, str]:

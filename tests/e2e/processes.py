@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.databases import TEST_ENCRYPTION_KEY
+
 ROOT = Path(__file__).resolve().parents[2]
 TENURE = Path(sys.executable).parent / "tenure"
 REDIS_URL = os.environ.get("TENURE_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -37,12 +39,16 @@ def tenure_env(**settings: str) -> dict[str, str]:
     """This process's environment without any TENURE_ setting of its own, plus `settings`
     (fast polling and a short grace period unless given)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("TENURE_")}
-    return {
+    env = {
         **inherited,
         "TENURE_RELAY_POLL_SECONDS": "0.2",
         "TENURE_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS),
         **settings,
     }
+    if env.get("TENURE_DATABASE_URL", "").startswith("postgresql"):
+        # Production refuses to start without a key; the embedded mode makes its own file.
+        env.setdefault("TENURE_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+    return env
 
 
 def tenure(*args: str, env: dict[str, str]) -> str:

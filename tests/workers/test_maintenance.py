@@ -9,9 +9,11 @@ from arq.worker import Worker
 from fastapi import FastAPI
 
 from app.config import Settings
-from app.db.models import IdempotencyRecord, OutboxMessage
+from app.db.models import IdempotencyRecord, Integration, IntegrationCall, OutboxMessage
+from app.db.repositories.integrations import IntegrationCallRepository
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.domain.jobs import JobStatus
+from app.integrations.base import ProviderCall
 from app.workers.redis import QUEUE_NAME
 from app.workers.settings import worker_options
 from tests.factories import Workspace
@@ -92,3 +94,66 @@ class TestPurgeExpiredRecords:
             }
         assert old_job not in remaining
         assert remaining[purge] == JobStatus.SUCCEEDED.value
+
+
+async def _integration_with_calls(
+    app: FastAPI, workspace: Workspace, started: list[datetime]
+) -> uuid.UUID:
+    async with app.state.sessionmaker() as session:
+        integration = Integration(
+            workspace_id=workspace.id,
+            kind="log",
+            name=f"Log {uuid.uuid4().hex[:6]}",
+            credentials_encrypted="not read here",
+            credential_names=[],
+            status="active",
+            options={},
+        )
+        session.add(integration)
+        await session.flush()
+        await IntegrationCallRepository(session).add_many(
+            workspace.id,
+            integration.id,
+            [
+                ProviderCall(
+                    operation=f"call-{i}",
+                    method="POST",
+                    url="http://127.0.0.1/x",
+                    started_at=at,
+                    latency_ms=1.0,
+                    attempt=1,
+                    status=202,
+                )
+                for i, at in enumerate(started)
+            ],
+        )
+        await session.commit()
+        return integration.id
+
+
+class TestIntegrationCallRetention:
+    async def test_worker_removes_calls_older_than_the_retention_period_only(
+        self,
+        app: FastAPI,
+        settings: Settings,
+        workspace: Workspace,
+        arq_pool: ArqRedis,
+        redis_url: str,
+    ) -> None:
+        now = datetime.now(UTC)
+        days = settings.integration_call_retention_days
+        await _integration_with_calls(
+            app,
+            workspace,
+            [now - timedelta(days=days, hours=1), now - timedelta(days=days - 1), now],
+        )
+        purge = await _outbox(app, "maintenance.purge", now)
+
+        job = await arq_pool.enqueue_job("maintenance.purge", str(purge), _queue_name=QUEUE_NAME)
+        assert job is not None
+        await _run_burst(settings, redis_url)
+
+        assert await job.result(timeout=5) == "succeeded"
+        async with app.state.sessionmaker() as session:
+            kept = set((await session.scalars(sa.select(IntegrationCall.operation))).all())
+        assert kept == {"call-1", "call-2"}
