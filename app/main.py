@@ -33,6 +33,7 @@ from app.api.rest import (
     clients,
     contacts,
     contracts,
+    email_templates,
     emails,
     events,
     health,
@@ -116,6 +117,7 @@ def create_app(
         triggers,
         emails,
         integrations,
+        email_templates,
     ):
         app.include_router(
             module.router,
