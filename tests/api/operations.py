@@ -151,6 +151,11 @@ VALID_BODIES: dict[str, BodyMaker] = {
         "text_body": "{{ client.name }}",
         "client_id": ids["client_id"],
     },
+    "updateEmailSettings": lambda ids: {"cap_count": 5, "review": False},
+    "createEmailSuppression": lambda ids: {
+        "email": f"gone-{_suffix()}@example.com",
+        "reason": "unsubscribe",
+    },
     "createIntegration": lambda ids: {
         "kind": "log",
         "name": f"Integration {_suffix()}",

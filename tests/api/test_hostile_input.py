@@ -18,6 +18,7 @@ from app.config import Settings
 from app.domain.limits import MAX_JSON_DEPTH, MAX_NUMBER
 from app.main import create_app
 from tests.api.operations import OPERATIONS, Ids, Operation, an_hour_ago
+from tests.emails_support import create_email_template, write_email
 from tests.factories import Workspace, create_client, create_contact, create_contract, create_owner
 from tests.health_support import create_scorecard
 from tests.signals_support import open_score_drop
@@ -295,6 +296,13 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
     )
     assert response.status_code == 201, response.text
     integration = response.json()
+    template_id = await create_email_template(api)
+    email_id = await write_email(app, workspace.id, client["id"], template_id, to="owner")
+    response = await api.post(
+        "/v1/email-suppressions", json={"email": "gone@hostile.example", "reason": "bounce"}
+    )
+    assert response.status_code == 201, response.text
+    suppression_id = response.json()["id"]
     url = f"/v1/cadences/{cadence['id']}/enrollments"
     response = await api.post(url, json={"client_id": client["id"]})
     assert response.status_code == 201, response.text
@@ -312,6 +320,9 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "cadence_id": cadence["id"],
         "enrollment_id": response.json()["id"],
         "integration_id": integration["id"],
+        "template_id": template_id,
+        "email_id": email_id,
+        "suppression_id": suppression_id,
         **await _fired_trigger(api, client["id"]),
     }
 
