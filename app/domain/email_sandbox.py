@@ -91,10 +91,11 @@ class Budget:
             )
 
 
+_SIZED = (str, list, tuple, dict, set, frozenset, bytes)
+
+
 def _size(value: Any) -> int | None:
-    if isinstance(value, str | list | tuple | dict | set | frozenset | bytes):
-        return len(value)
-    return None
+    return len(value) if isinstance(value, _SIZED) else None
 
 
 _current: ContextVar[Budget | None] = ContextVar("email_template_budget", default=None)
@@ -251,6 +252,10 @@ class BoundedSandbox(ImmutableSandboxedEnvironment):
         return super().getitem(obj, argument)
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if type(getattr(__obj, "__self__", None)) is Bounds:
+            # The rewrite's own calls (loops, `~`, output) charge the budget themselves and
+            # take positional arguments; the code generator's `_loop_vars` are not theirs.
+            return __obj(*args)
         spend = budget()
         spend.step()
         result = super().call(__context, __obj, *args, **kwargs)
