@@ -9,6 +9,7 @@ from app.integrations.http import ProviderHttp
 from app.integrations.hubspot import HubSpot
 from app.integrations.log import LogEmail
 from app.integrations.postmark import Postmark
+from app.integrations.salesforce import Salesforce
 from app.integrations.sendgrid import SendGrid
 from app.integrations.smtp import Smtp
 
@@ -35,6 +36,7 @@ EMAIL_PROVIDERS: dict[IntegrationKind, ProviderClass[EmailProvider]] = {
 }
 CRM_PROVIDERS: dict[IntegrationKind, ProviderClass[CrmProvider]] = {
     IntegrationKind.HUBSPOT: HubSpot,
+    IntegrationKind.SALESFORCE: Salesforce,
 }
 
 
@@ -66,5 +68,5 @@ def crm_provider(
     try:
         cls = CRM_PROVIDERS[kind]
     except KeyError:
-        raise UnsupportedKind(f"{kind.value} has no CRM client in this build") from None
+        raise UnsupportedKind(f"{kind.value} is not a CRM") from None
     return cls(http, base_url, credentials, on_credentials)
