@@ -33,8 +33,9 @@ from app.api.rest import (
     clients,
     contacts,
     contracts,
-    email_templates,
     emails,
+    crm_syncs,
+    email_templates,
     events,
     health,
     integrations,
@@ -115,8 +116,9 @@ def create_app(
         cadences,
         tasks,
         triggers,
-        emails,
         integrations,
+        emails,
+        crm_syncs,
         email_templates,
     ):
         app.include_router(

@@ -77,6 +77,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
     """Every action kind by name. Imported here, not at module load: the kinds call services
     that themselves schedule actions (cadences)."""
     from app.services.action_kinds.create_task import CreateTask
+    from app.services.action_kinds.crm_update import CrmUpdate
     from app.services.action_kinds.enroll_cadence import EnrollCadence
     from app.services.action_kinds.open_signal import OpenSignal, ResolveSignal
     from app.services.action_kinds.send_email import SendEmail
@@ -89,6 +90,7 @@ def action_kinds() -> Mapping[str, ActionKind]:
         ResolveSignal(),
         EnrollCadence(),
         SendEmail(),
+        CrmUpdate(),
     ]
     return MappingProxyType({kind.name: kind for kind in [*kinds, *_ADDED.values()]})
 

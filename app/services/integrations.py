@@ -19,6 +19,7 @@ from app.db.repositories.integrations import (
 )
 from app.db.repositories.paging import Page
 from app.domain.api_keys import Principal
+from app.domain import crm as crm_rules
 from app.domain.concurrency import check_if_match, etag
 from app.domain.integration_settings import base_url_problem, credential_problems, redact
 from app.domain.integrations import KINDS, IntegrationKind, Purpose
@@ -46,6 +47,7 @@ async def create_integration(
     credentials: dict[str, str] = data["credentials"]
     base_url = data.get("base_url")
     _check(kind, credentials, base_url, settings)
+    _raise_problems(_option_problems(kind, data.get("options") or {}))
     integrations = IntegrationRepository(session)
     await _check_unique_name(integrations, principal.workspace_id, data["name"], None)
     integration = Integration(
@@ -124,6 +126,7 @@ async def update_integration(
     if "status" in changes:
         integration.status = changes["status"]
     if "options" in changes:
+        _raise_problems(_option_problems(kind, changes["options"] or {}))
         integration.options = changes["options"]
     await session.flush()
     return integration
@@ -194,6 +197,11 @@ def _check(
     problems = credential_problems(kind, credentials)
     problems += _base_url_problems(kind, base_url, settings)
     _raise_problems(problems)
+
+
+def _option_problems(kind: IntegrationKind, options: dict[str, Any]) -> list[dict[str, Any]]:
+    """A CRM's options are its push and task-mirroring settings (`app.domain.crm`)."""
+    return crm_rules.option_problems(kind, options) if KINDS[kind].purpose is Purpose.CRM else []
 
 
 def _check_base_url(kind: IntegrationKind, base_url: str | None, settings: Settings) -> None:

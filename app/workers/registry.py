@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from app.domain.jobs import Cadence, OutboxKind, Timetable
 from app.workers import actions as action_jobs
-from app.workers import cadences, contracts, health, maintenance, sweeper, tasks
+from app.workers import cadences, contracts, crm, health, maintenance, sweeper, tasks
 from app.workers import emails as email_jobs
 from app.workers import triggers as trigger_jobs
 from app.workers.job import Job, Registry, Schedule
@@ -46,6 +46,29 @@ ACTIONS = Job("actions.run", action_jobs.run, timeout_seconds=120, retry=action_
 TRIGGER_JOBS = [TRIGGERS, TRIGGER_TICK, ACTIONS]
 TASK_ESCALATION = Job("tasks.escalate", tasks.escalate_overdue, timeout_seconds=120)
 EMAIL_SEND = Job("emails.send", email_jobs.send, timeout_seconds=120, retry=email_jobs.EMAIL_RETRY)
+CRM_NOTE_HEALTH = Job(
+    "crm.note_health",
+    crm.note_health_changes,
+    consumes=(OutboxKind.HEALTH_CHANGED.value,),
+    timeout_seconds=120,
+)
+CRM_PUSH = Job("crm.push", crm.push, timeout_seconds=120, retry=crm.CRM_RETRY)
+CRM_MIRROR_TASKS = Job(
+    "crm.mirror_tasks", crm.request_mirrors, consumes=(OutboxKind.TASK_CREATED.value,)
+)
+CRM_MIRROR_TASK = Job("crm.mirror_task", crm.mirror_task, timeout_seconds=60, retry=crm.CRM_RETRY)
+CRM_READ_TASKS = Job("crm.read_tasks", crm.read_tasks, timeout_seconds=120, retry=crm.CRM_RETRY)
+CRM_TICK = Job("crm.tick", crm.tick, timeout_seconds=60)
+CRM_SYNC = Job("crm.sync", crm.sync, timeout_seconds=300, retry=crm.CRM_RETRY)
+CRM_JOBS = [
+    CRM_NOTE_HEALTH,
+    CRM_PUSH,
+    CRM_MIRROR_TASKS,
+    CRM_MIRROR_TASK,
+    CRM_READ_TASKS,
+    CRM_TICK,
+    CRM_SYNC,
+]
 
 
 @lru_cache(maxsize=1)
@@ -64,6 +87,7 @@ def default_registry() -> Registry:
             SWEEP,
             TASK_ESCALATION,
             EMAIL_SEND,
+            *CRM_JOBS,
         ],
         schedules=[
             Schedule(RESCORE, Timetable(Cadence.DAILY, hour=3, minute=7)),
@@ -74,5 +98,7 @@ def default_registry() -> Registry:
             Schedule(TRIGGER_TICK, Timetable(Cadence.EVERY_MINUTE)),
             # Every minute: snoozes end and escalations land within a minute of their time.
             Schedule(TASK_ESCALATION, Timetable(Cadence.EVERY_MINUTE, second=30)),
+            # Every minute: stale pushes are asked for again; task states every five.
+            Schedule(CRM_TICK, Timetable(Cadence.EVERY_MINUTE, second=45)),
         ],
     )
