@@ -117,6 +117,14 @@ async def seed(url: str, dsn: str, settings: Settings, fake_url: str, clients: i
             )
         conn = await asyncpg.connect(dsn)
         try:
+            # The default playbooks would give every seeded client cadence tasks and their
+            # jobs: the worker is to send emails only.
+            await conn.execute(
+                "UPDATE triggers SET enabled = false WHERE workspace_id = $1", workspace.id
+            )
+            await conn.execute(
+                "UPDATE cadences SET enabled = false WHERE workspace_id = $1", workspace.id
+            )
             await conn.execute(SEED_CLIENTS, workspace.id, now, clients)
             await conn.execute(SEED_CONTACTS, workspace.id, now)
             await conn.execute("VACUUM ANALYZE")
