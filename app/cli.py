@@ -127,6 +127,21 @@ def migrate(revision: Annotated[str, typer.Argument()] = "head") -> None:
     typer.echo(f"database at {revision}")
 
 
+@cli.command("rotate-credentials")
+def rotate_credentials() -> None:
+    """Re-encrypt every integration's credentials under the first key of
+    TENURE_ENCRYPTION_KEY; afterwards the keys after it may be removed."""
+    from app.services.integrations import rotate_credentials as rotate
+
+    settings = get_settings()
+    _require_encryption_key(settings)
+
+    async def run(session: AsyncSession) -> dict[str, int]:
+        return {"rewritten": await rotate(session, settings)}
+
+    typer.echo(json.dumps(_run_with_session(settings, run)))
+
+
 @workspace_cli.command("create")
 def workspace_create(name: Annotated[str, typer.Argument(help="The workspace's name.")]) -> None:
     """Create a workspace and print its id with an admin API key (shown once)."""

@@ -44,7 +44,8 @@ class CredentialCipher:
         if not keys:
             raise EncryptionKeyProblem("no encryption key given")
         try:
-            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+            fernets = [Fernet(key.encode()) for key in keys]
+            self._first, self._fernet = fernets[0], MultiFernet(fernets)
         except ValueError as exc:
             raise EncryptionKeyProblem(
                 "TENURE_ENCRYPTION_KEY holds a value that is not a Fernet key "
@@ -66,6 +67,14 @@ class CredentialCipher:
             ) from None
         values = json.loads(plain)
         return {str(k): str(v) for k, v in values.items()}
+
+    def is_current(self, token: str) -> bool:
+        """Whether the token is already under the first key (a rotation leaves it alone)."""
+        try:
+            self._first.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
 
     def rotate(self, token: str) -> str:
         """The same credentials under the first key (the token of a rotation)."""

@@ -18,8 +18,8 @@ from app.db.repositories.integrations import (
     IntegrationRepository,
 )
 from app.db.repositories.paging import Page
-from app.domain.api_keys import Principal
 from app.domain import crm as crm_rules
+from app.domain.api_keys import Principal
 from app.domain.concurrency import check_if_match, etag
 from app.domain.integration_settings import base_url_problem, credential_problems, redact
 from app.domain.integrations import KINDS, IntegrationKind, Purpose
@@ -234,3 +234,18 @@ async def _check_unique_name(
     same = await integrations.find_by_name(workspace_id, name)
     if same is not None and same.id != integration_id:
         raise Conflict(f"an integration named {name!r} already exists")
+
+
+async def rotate_credentials(session: AsyncSession, settings: Settings) -> int:
+    """Re-encrypts every integration's credentials under the first configured key, so the
+    keys after it can be dropped; how many rows were rewritten. A row whose credentials
+    changed meanwhile already uses the first key and is left alone."""
+    cipher = cipher_for(settings)
+    repository = IntegrationRepository(session)
+    rewritten = 0
+    for integration_id, token in await repository.stored_credentials():
+        if cipher.is_current(token):
+            continue
+        if await repository.replace_credentials(integration_id, token, cipher.rotate(token)):
+            rewritten += 1
+    return rewritten

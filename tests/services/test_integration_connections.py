@@ -144,3 +144,36 @@ class TestRenewedCredentials:
             await connection.save(session)
             await session.commit()
         assert await self._stored(app, integration_id, settings) == {"api_key": "typed-anew"}
+
+
+class TestKeyRotation:
+    async def test_rotation_rewrites_every_row_under_the_new_key_once(
+        self, app: FastAPI, api: httpx.AsyncClient, settings: Settings
+    ) -> None:
+        """`tenure rotate-credentials`: with the new key first, every row is re-encrypted
+        under it, after which the old key can go; a second run has nothing to do."""
+        from cryptography.fernet import Fernet
+        from pydantic import SecretStr
+
+        from app.integrations.credentials import encryption_keys
+        from app.services.integrations import rotate_credentials
+
+        integration_id = await integrate(
+            api, kind="hubspot", credentials={"access_token": "pat-na1-rotate"}
+        )
+        old = encryption_keys(settings)
+        new = Fernet.generate_key().decode()
+        both = settings.model_copy(update={"encryption_key": SecretStr(",".join([new, *old]))})
+        only_new = settings.model_copy(update={"encryption_key": SecretStr(new)})
+
+        async with app.state.sessionmaker.begin() as session:
+            assert await rotate_credentials(session, both) == 1
+        async with app.state.sessionmaker.begin() as session:
+            assert await rotate_credentials(session, both) == 0
+            token = await session.scalar(
+                sa.select(Integration.credentials_encrypted).where(
+                    Integration.id == uuid.UUID(integration_id)
+                )
+            )
+        assert token is not None
+        assert cipher_for(only_new).decrypt(token) == {"access_token": "pat-na1-rotate"}

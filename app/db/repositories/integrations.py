@@ -100,6 +100,12 @@ class IntegrationRepository:
         )
         return result.first() is not None
 
+    async def stored_credentials(self) -> list[tuple[uuid.UUID, str]]:
+        """Every integration's encrypted credentials, in every workspace: a key rotation
+        rewrites them all."""
+        stmt = sa.select(Integration.id, Integration.credentials_encrypted).order_by(Integration.id)
+        return [(row[0], row[1]) for row in (await self.session.execute(stmt)).all()]
+
     async def delete(self, integration: Integration) -> None:
         await self.session.delete(integration)
         await self.session.flush()
