@@ -32,11 +32,17 @@ class Operation:
     def label(self) -> str:
         return f"{self.method} {self.path}"
 
-    def url(self, ids: Ids) -> str:
-        missing = [name for name in self.path_params if name not in ids]
+    def path_ids(self, ids: Ids) -> dict[str, str]:
+        """The value of each path parameter, read from the key the operation takes it from."""
+        keys = {name: ID_KEYS.get((self.operation_id, name), name) for name in self.path_params}
+        keys = {name: key if key in ids else name for name, key in keys.items()}
+        missing = [key for key in keys.values() if key not in ids]
         if missing:
             pytest.fail(f"{self.label}: no id for path parameter(s) {missing}; add them to the ids")
-        return self.path.format(**{name: ids[name] for name in self.path_params})
+        return {name: ids[key] for name, key in keys.items()}
+
+    def url(self, ids: Ids) -> str:
+        return self.path.format(**self.path_ids(ids))
 
     def body(self, ids: Ids) -> dict[str, Any] | None:
         if not self.has_body:
@@ -61,6 +67,14 @@ def an_hour_ago() -> str:
 def login_event(client_id: str, **overrides: Any) -> dict[str, Any]:
     return {"client_id": client_id, "type": "login", "occurred_at": an_hour_ago(), **overrides}
 
+
+# Path parameters an operation reads from another key of the ids: the CRM imports need a CRM
+# integration, while the sweeps' `integration_id` is the `log` kind (its test call stays in
+# process).
+ID_KEYS: dict[tuple[str, str], str] = {
+    (operation_id, "integration_id"): "crm_integration_id"
+    for operation_id in ("startCrmSync", "listCrmSyncs", "getCrmSync")
+}
 
 # Bodies valid in any workspace that holds the objects named by `ids`.
 VALID_BODIES: dict[str, BodyMaker] = {
@@ -180,6 +194,9 @@ ADMIN_OPERATIONS = frozenset(
         "deleteIntegration",
         "testIntegration",
         "listIntegrationCalls",
+        "startCrmSync",
+        "listCrmSyncs",
+        "getCrmSync",
     }
 )
 
@@ -213,5 +230,6 @@ OPERATIONS = v1_operations(_document())
 def random_ids() -> dict[str, str]:
     """Ids that name nothing, for checks that must answer before any lookup."""
     ids = {name: str(uuid.uuid4()) for op in OPERATIONS for name in op.path_params}
+    ids |= {key: str(uuid.uuid4()) for key in ID_KEYS.values()}
     ids["external_id"] = f"crm-{_suffix()}"
     return ids

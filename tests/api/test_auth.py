@@ -258,6 +258,9 @@ class TestReadWriteKey:
             "/v1/integrations/{integration_id}",
             "/v1/integrations/{integration_id}/test",
             "/v1/integrations/{integration_id}/calls",
+            "/v1/integrations/{integration_id}/sync",
+            "/v1/integrations/{integration_id}/syncs",
+            "/v1/integrations/{integration_id}/syncs/{sync_id}",
         }
 
 

@@ -18,6 +18,7 @@ from app.config import Settings
 from app.domain.limits import MAX_JSON_DEPTH, MAX_NUMBER
 from app.main import create_app
 from tests.api.operations import OPERATIONS, Ids, Operation, an_hour_ago
+from tests.crm_support import create_hubspot_integration, start_sync
 from tests.emails_support import create_email_template, write_email
 from tests.factories import Workspace, create_client, create_contact, create_contract, create_owner
 from tests.health_support import create_scorecard
@@ -256,10 +257,11 @@ def url_attempts(operation: Operation, ids: Ids) -> Iterator[Attempt]:
                 odd_url = f"{url}?{name}={value}"
                 yield attempt(ODD, f"?{name} = {value}", odd_url, strict=False)
     for name in operation.path_params:
-        hostile_url = operation.url({**ids, name: LONE_SURROGATE_IN_URL})
+        own = operation.path_ids(ids)
+        hostile_url = operation.url({**own, name: LONE_SURROGATE_IN_URL})
         yield attempt(SURROGATE, f"{{{name}}} = lone surrogate", hostile_url)
         for value in [*HUGE_URL_NUMBERS, *ODD_URL_VALUES]:
-            odd_url = operation.url({**ids, name: value})
+            odd_url = operation.url({**own, name: value})
             yield attempt(ODD, f"{{{name}}} = {value[:30]}", odd_url, strict=False)
 
 
@@ -296,6 +298,8 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
     )
     assert response.status_code == 201, response.text
     integration = response.json()
+    crm_integration_id = await create_hubspot_integration(api)
+    sync_id = await start_sync(api, crm_integration_id)
     template_id = await create_email_template(api)
     email_id = await write_email(app, workspace.id, client["id"], template_id, to="owner")
     response = await api.post(
@@ -320,6 +324,8 @@ async def populate(app: FastAPI, workspace: Workspace, api: httpx.AsyncClient) -
         "cadence_id": cadence["id"],
         "enrollment_id": response.json()["id"],
         "integration_id": integration["id"],
+        "crm_integration_id": crm_integration_id,
+        "sync_id": sync_id,
         "template_id": template_id,
         "email_id": email_id,
         "suppression_id": suppression_id,

@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from app.db.models import OutboxMessage
 from app.domain.jobs import JobStatus
 from tests.api.operations import OPERATIONS, Ids, Operation, an_hour_ago, login_event, random_ids
+from tests.crm_support import create_hubspot_integration, finish_syncs, start_sync
 from tests.emails_support import write_email
 from tests.factories import (
     create_client,
@@ -182,6 +183,11 @@ async def _tenant(app: FastAPI, label: str, amount: str) -> AsyncIterator[Tenant
         values |= {ids["template_id"], f"{label} template", f"{label}-subject"}
         ids["integration_id"] = await _integrate(api, label)
         values |= {ids["integration_id"], f"{label} integration", f"{label}-option"}
+        crm_id = await create_hubspot_integration(api, f"{label} CRM")
+        ids["crm_integration_id"] = crm_id
+        ids["sync_id"] = await start_sync(api, crm_id)
+        await finish_syncs(app, crm_id)  # so that another may start
+        values |= {crm_id, ids["sync_id"], f"{label} CRM"}
         ids["email_id"] = await write_email(
             app, workspace.id, ids["client_id"], ids["template_id"], to="owner"
         )
@@ -354,6 +360,8 @@ async def _snapshot(tenant: Tenant) -> dict[str, Any]:
         f"/v1/email-suppressions/{ids['suppression_id']}",
         "/v1/email-suppressions",
         "/v1/email-settings",
+        f"/v1/integrations/{ids['crm_integration_id']}/syncs/{ids['sync_id']}",
+        f"/v1/integrations/{ids['crm_integration_id']}/syncs",
     ]
     state: dict[str, Any] = {}
     for path in reads:
