@@ -37,6 +37,8 @@ class FakeSendGrid:
         self.api_key = api_key
         self.scopes = list(scopes)
         self.faults = Faults()
+        self.invalid_recipients: set[str] = set()
+        """Addresses refused with 400 as SendGrid refuses one it deems invalid."""
         self._lock = threading.Lock()
         self._messages: list[ReceivedMail] = []
         self._server = LocalServer(self._app())
@@ -75,7 +77,7 @@ class FakeSendGrid:
             body = await request.json()
         except ValueError:
             return _errors([("Bad Request", None)])
-        problems = mail_problems(body)
+        problems = mail_problems(body) or self._invalid_recipients(body)
         if problems:
             return _errors(problems)
         message_id = secrets.token_urlsafe(16)
@@ -86,6 +88,14 @@ class FakeSendGrid:
     async def _scopes(self, request: Request) -> Response:
         refused = await self.faults.intercept(request) or self._unauthorized(request)
         return refused or JSONResponse({"scopes": self.scopes})
+
+    def _invalid_recipients(self, body: dict[str, Any]) -> list[tuple[str, str | None]]:
+        return [
+            ("Does not contain a valid address.", f"personalizations.{i}.to.{j}.email")
+            for i, personalization in enumerate(body["personalizations"])
+            for j, to in enumerate(personalization["to"])
+            if to["email"].lower() in self.invalid_recipients
+        ]
 
     def _unauthorized(self, request: Request) -> Response | None:
         if request.headers.get("authorization") == f"Bearer {self.api_key}":

@@ -5,6 +5,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,8 +16,10 @@ from fastapi import FastAPI
 
 from app.config import Settings
 from app.db.models import Email, Integration, OutboxMessage, Task
+from app.domain.emails import parse_params
 from app.domain.jobs import RetryPolicy
 from app.integrations.credentials import cipher_for
+from app.services.emails import EmailCause, compose
 from app.workers.execution import JobEnvironment
 from app.workers.job import Registry
 from app.workers.registry import default_registry
@@ -371,3 +374,128 @@ class TestProviderOutage:
             )
         assert failed_calls
         assert failed_calls >= 6
+
+
+async def write_emails(
+    app: FastAPI, workspace: Workspace, template: str, clients: list[str]
+) -> dict[str, Email]:
+    """Queued emails written as the action writes them, by client id."""
+    params, problems = parse_params({"template_id": template})
+    assert params is not None, problems
+    written: dict[str, Email] = {}
+    async with app.state.sessionmaker() as session:
+        for client_id in clients:
+            email, _ = await compose(
+                session, workspace.id, uuid.UUID(client_id), params, EmailCause(), datetime.now(UTC)
+            )
+            written[client_id] = email
+        await session.commit()
+    return written
+
+
+async def defer_send_job(app: FastAPI, email_id: uuid.UUID, until: datetime) -> None:
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                sa.select(OutboxMessage).where(OutboxMessage.kind == "emails.send")
+            )
+        ).all()
+        (row,) = [r for r in rows if r.payload.get("email_id") == str(email_id)]
+        row.available_at = until
+        await session.commit()
+
+
+async def sending_runs(app: FastAPI) -> int:
+    """Runs that sent something: each logs its `email_sent` events in one ingestion."""
+    async with app.state.sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                sa.select(OutboxMessage).where(OutboxMessage.kind == "event.ingested")
+            )
+        ).all()
+    return len(
+        {r.fact_id for r in rows if any(e["type"] == "email_sent" for e in r.payload["events"])}
+    )
+
+
+async def calls_with_status(app: FastAPI, status: int) -> int:
+    async with app.state.sessionmaker() as session:
+        count = await session.scalar(
+            sa.text("SELECT count(*) FROM integration_calls WHERE status = :s"), {"s": status}
+        )
+    return int(count or 0)
+
+
+class TestBatchSending:
+    async def test_a_run_drains_the_queue_and_sends_each_email_exactly_once(
+        self,
+        app: FastAPI,
+        api: httpx.AsyncClient,
+        world: dict[str, Any],
+        fake: FakeSendGrid,
+        loopback_settings: Settings,
+        redis_url: str,
+    ) -> None:
+        clients = [
+            await client_with_contact(api, world["owner"], f"Batch {i}", f"b{i}@batch{i}.example")
+            for i in range(12)
+        ]
+        await fire(api, [c["id"] for c in clients], template_id=world["template"])
+        three_at_once = loopback_settings.model_copy(update={"worker_max_jobs": 3})
+
+        await drain(app, three_at_once, redis_url, registry_with())
+
+        stored = await emails(app)
+        assert len(stored) == 12
+        assert [(e.status, e.attempts) for e in stored] == [("sent", 1)] * 12
+        received = [
+            m.body["personalizations"][0]["custom_args"]["tenure_email_id"] for m in fake.messages
+        ]
+        assert len(received) == 12
+        assert sorted(received) == sorted(str(e.id) for e in stored)  # each exactly once
+        assert {e.provider_message_id for e in stored} == {m.message_id for m in fake.messages}
+        assert 1 <= await sending_runs(app) <= 3  # not one run per email
+        for client in clients:
+            timeline = (await api.get(f"/v1/clients/{client['id']}/events")).json()["data"]
+            assert [e["type"] for e in timeline].count("email_sent") == 1
+
+    async def test_a_refused_batch_mate_fails_only_through_its_own_job(
+        self,
+        app: FastAPI,
+        api: httpx.AsyncClient,
+        workspace: Workspace,
+        world: dict[str, Any],
+        fake: FakeSendGrid,
+        loopback_settings: Settings,
+        redis_url: str,
+    ) -> None:
+        clients = [
+            await client_with_contact(api, world["owner"], f"Mate {i}", f"m{i}@mate{i}.example")
+            for i in range(5)
+        ]
+        fake.invalid_recipients.add("m1@mate1.example")
+        written = await write_emails(app, workspace, world["template"], [c["id"] for c in clients])
+        refused = written[clients[1]["id"]]
+        # Its own job waits: only a batch of another email can try it now.
+        await defer_send_job(app, refused.id, datetime.now(UTC) + timedelta(days=1))
+
+        await drain(app, loopback_settings, redis_url, registry_with())
+
+        by_id = {e.id: e for e in await emails(app)}
+        assert [by_id[e.id].status for e in written.values()].count("sent") == 4
+        tried = by_id[refused.id]
+        assert (tried.status, tried.attempts, tried.status_reason) == ("queued", 0, None)
+        assert await calls_with_status(app, 400) >= 1  # the batch did try it
+        assert len(fake.messages) == 4
+
+        await defer_send_job(app, refused.id, datetime.now(UTC) - timedelta(seconds=1))
+        await drain(app, loopback_settings, redis_url, registry_with())
+
+        failed = {e.id: e for e in await emails(app)}[refused.id]
+        assert (failed.status, failed.attempts) == ("failed", 1)
+        assert failed.status_reason is not None
+        assert "valid address" in failed.status_reason
+        received = [
+            m.body["personalizations"][0]["custom_args"]["tenure_email_id"] for m in fake.messages
+        ]
+        assert sorted(received) == sorted(str(e.id) for e in written.values() if e.id != refused.id)

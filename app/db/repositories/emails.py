@@ -53,6 +53,56 @@ class EmailRepository:
             stmt = stmt.with_for_update()
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def status_of(self, email_id: uuid.UUID) -> str | None:
+        """The status alone, unlocked: the cheap check that lets the send job of an email a
+        batch already sent finish in one small statement."""
+        stmt = sa.select(Email.status).where(Email.id == email_id)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock_sending(self) -> None:
+        """SQLite only: takes its one writer lock before the send job reads what it will
+        send, so two runs never read the same queued email (PostgreSQL locks rows instead)."""
+        if not self._postgres:
+            await self.session.execute(
+                sa.update(Email)
+                .where(sa.false())
+                .values(status=Email.status)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def claim_queued(
+        self,
+        workspace_id: uuid.UUID,
+        integration_id: uuid.UUID | None,
+        *,
+        besides: uuid.UUID,
+        limit: int,
+    ) -> list[Email]:
+        """Queued emails of the same workspace and integration that no run has tried yet
+        (one that failed waits for its own job's retry schedule), oldest first. Locked with
+        SKIP LOCKED on PostgreSQL, so concurrent runs take disjoint ones; on SQLite the
+        caller holds the writer lock (`lock_sending`)."""
+        same_integration = (
+            Email.integration_id.is_(None)
+            if integration_id is None
+            else Email.integration_id == integration_id
+        )
+        stmt = (
+            sa.select(Email)
+            .where(
+                Email.status == "queued",
+                Email.workspace_id == workspace_id,
+                same_integration,
+                Email.attempts == 0,
+                Email.id != besides,
+            )
+            .order_by(Email.created_at, Email.id)
+            .limit(limit)
+        )
+        if self._postgres:
+            stmt = stmt.with_for_update(skip_locked=True)
+        return list((await self.session.scalars(stmt)).all())
+
     async def of_action_run(self, action_run_id: uuid.UUID) -> Email | None:
         stmt = sa.select(Email).where(Email.action_run_id == action_run_id)
         return (await self.session.scalars(stmt)).one_or_none()
