@@ -3,7 +3,8 @@ provider said. Called by the job `emails.send` only (providers are reached from 
 
 A run sends its own email, then drains a batch of the workspace's other queued emails of the
 same integration through the same connection, and logs all their `email_sent` events in one
-ingestion: most `emails.send` runs then find their email sent and finish in one statement.
+ingestion. The batch-mates' send jobs are finished in the same transaction (those not being
+claimed right now), so most never run; one that runs anyway finds its email sent in one read.
 
 An email is sent only by the run that holds it queued and locked (PostgreSQL: the row, FOR
 UPDATE, SKIP LOCKED for batch-mates; SQLite: its one writer lock), so no run sends what another
@@ -23,10 +24,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.db.models import Email
 from app.db.repositories.emails import EmailRepository
+from app.db.repositories.outbox import OutboxRepository
 from app.domain.api_keys import Principal, Scope
 from app.domain.emails import EmailStatus
 from app.errors import AppError
 from app.integrations.base import Address, EmailProvider, OutgoingEmail, ProviderError
+from app.services.emails import SEND_JOB, send_job_key
 from app.services.events import EventInput, ItemProblem, ItemStatus, ingest
 from app.services.integration_connections import Connection, email_connection
 
@@ -136,6 +139,10 @@ async def send_queued(
         each.sent_at = now
         each.updated_at = now
     await session.flush()
+    # The batch-mates' own jobs have nothing left to do: finished now, most never run.
+    await OutboxRepository(session).finish_done(
+        SEND_JOB, [send_job_key(mate.id) for mate, _ in accepted[1:]], now
+    )
     await _log_sent(session, accepted, now)
     await connection.save(session)
     return Delivery(

@@ -42,6 +42,11 @@ SEND_JOB = "emails.send"
 """The job that sends one queued email; its outbox rows carry `{"email_id": ...}`."""
 
 
+def send_job_key(email_id: uuid.UUID) -> str:
+    """The dedupe key of the email's one send job row."""
+    return f"email:{email_id}"
+
+
 class EmailNotPossible(InvalidInput):
     """The action cannot make an email for this client (no recipient, no template, no
     integration): another try changes nothing until the data does."""
@@ -210,7 +215,7 @@ async def _queue(session: AsyncSession, email: Email, now: datetime) -> None:
                 kind=SEND_JOB,
                 payload={"email_id": str(email.id)},
                 workspace_id=email.workspace_id,
-                dedupe_key=f"email:{email.id}",
+                dedupe_key=send_job_key(email.id),
             )
         ],
         now,

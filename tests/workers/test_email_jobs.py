@@ -455,6 +455,14 @@ class TestBatchSending:
         assert sorted(received) == sorted(str(e.id) for e in stored)  # each exactly once
         assert {e.provider_message_id for e in stored} == {m.message_id for m in fake.messages}
         assert 1 <= await sending_runs(app) <= 3  # not one run per email
+        async with app.state.sessionmaker() as session:
+            jobs = (
+                await session.scalars(
+                    sa.select(OutboxMessage).where(OutboxMessage.kind == "emails.send")
+                )
+            ).all()
+        assert [j.status for j in jobs] == ["succeeded"] * 12
+        assert sum(j.attempts == 0 for j in jobs) >= 6  # finished by a batch, never run
         for client in clients:
             timeline = (await api.get(f"/v1/clients/{client['id']}/events")).json()["data"]
             assert [e["type"] for e in timeline].count("email_sent") == 1

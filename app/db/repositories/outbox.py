@@ -289,6 +289,27 @@ class OutboxRepository:
         rows = [ClaimedRow(*row) for row in (await self.session.execute(stmt)).all()]
         return [row for row in rows if row.id not in exclude][:limit]
 
+    async def finish_done(self, kind: str, dedupe_keys: list[str], now: datetime) -> int:
+        """Waiting rows whose work this transaction did for them (a batch sent their email),
+        finished without a run; an arq job already queued for one finds it finished. Never
+        waits: a row another transaction holds (its run is claiming it) is left to its run,
+        so this cannot deadlock a transaction that already did its outside work."""
+        if not dedupe_keys:
+            return 0
+        waiting = sa.select(_OUTBOX.c.id).where(
+            _OUTBOX.c.kind == kind,
+            _OUTBOX.c.dedupe_key.in_(dedupe_keys),
+            _OUTBOX.c.status.in_([status.value for status in CLAIMABLE]),
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            waiting = waiting.with_for_update(skip_locked=True)
+        result = await self.session.execute(
+            sa.update(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(waiting.scalar_subquery()))
+            .values(status=JobStatus.SUCCEEDED.value, finished_at=now, lease_expires_at=None)
+        )
+        return int(getattr(result, "rowcount", 0))
+
     async def succeed(self, outbox_id: uuid.UUID, attempt: int, now: datetime) -> bool:
         """False when the run lost its claim: the caller must roll back what it did."""
         params = {"outbox_id": outbox_id, "attempt": attempt, "now": now}
