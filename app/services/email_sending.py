@@ -14,6 +14,7 @@ Only the run's own email goes through the failure path (attempt recorded, retrie
 batch-mate the provider refuses is left queued, untouched, for its own job."""
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,11 @@ BATCH_SIZE = 50
 """Emails one run sends: its own and up to 49 queued ones of the same integration."""
 CONCURRENCY = 10
 """Batch-mates in flight at once over the run's one provider connection."""
+SLOW_SEND_SECONDS = 5.0
+MATES_START_SECONDS = 15.0
+"""A slow provider gets no batch, and no batch-mate starts after this long: a run must
+commit well within the job's timeout (120 s), since a run cancelled after the provider
+accepted its emails sends them all again."""
 
 
 class SendFailed(Exception):
@@ -115,6 +121,7 @@ async def send_queued(
         raise SendFailed(exc.detail, retryable=False) from exc
     # This email goes first and alone: while the provider refuses or is down, a run tries
     # one email, not a batch.
+    started = time.monotonic()
     try:
         sent = await connection.provider.send(outgoing(email))
     except ProviderError as exc:
@@ -126,7 +133,7 @@ async def send_queued(
         ) from exc
     accepted = [(email, sent.message_id or f"tenure-{email.id}")]
     mates: list[Email] = []
-    if batch > 1:
+    if batch > 1 and time.monotonic() - started < SLOW_SEND_SECONDS:
         mates = await emails.claim_queued(
             email.workspace_id, email.integration_id, besides=email.id, limit=batch - 1
         )
@@ -156,16 +163,17 @@ async def send_queued(
 
 async def _send_mates(provider: EmailProvider, mates: list[Email]) -> list[tuple[Email, str]]:
     """The batch-mates the provider accepted, with their message ids, CONCURRENCY at a time.
-    After a failure worth retrying (an outage, a 429) no further one is started: those left
-    wait for their own jobs and their retry schedules."""
+    After a failure worth retrying (an outage, a 429), or past the start budget, no further
+    one is started: those left wait for their own jobs and their retry schedules."""
     semaphore = asyncio.Semaphore(CONCURRENCY)
     accepted: list[tuple[Email, str]] = []
     halted = False
+    deadline = time.monotonic() + MATES_START_SECONDS
 
     async def send(mate: Email) -> None:
         nonlocal halted
         async with semaphore:
-            if halted:
+            if halted or time.monotonic() > deadline:
                 return
             try:
                 sent = await provider.send(outgoing(mate))

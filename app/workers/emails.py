@@ -1,4 +1,6 @@
-"""The job that sends one queued email (`emails.send`, its row carries `{"email_id": ...}`).
+"""The job that sends one queued email (`emails.send`, its row carries `{"email_id": ...}`),
+and with it a batch of the workspace's other queued ones (`send_queued`); only its own email's
+failure is handled here, a batch-mate's waits for its own job.
 
 A retryable failure (a timeout, a 5xx, a 429) rolls the run's work back, records the attempt
 on the email (and the provider calls made) in a short transaction, and asks for a retry
