@@ -37,6 +37,14 @@ class ProviderError(Exception):
         """The start of the provider's answer to a refused request: its own error codes."""
 
 
+class CursorExpired(ProviderError):
+    """The provider no longer knows a stored paging cursor (Salesforce's query locators expire
+    when idle): the listing must start again from its first page."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, retryable=False, status=status, code="cursor_expired")
+
+
 class RecordsRejected(ProviderError):
     """A batch write the provider took in part: the other records were written, these were not
     (record id → the provider's reason). Final: the same values would be refused again."""

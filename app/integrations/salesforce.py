@@ -21,6 +21,7 @@ from app.integrations.base import (
     CrmOwner,
     CrmTaskDraft,
     CrmTaskState,
+    CursorExpired,
     Page,
     ProviderError,
     RecordsRejected,
@@ -227,7 +228,12 @@ class Salesforce:
             )
         if CURSOR.fullmatch(cursor) is None:
             raise ProviderError("not a Salesforce query cursor", retryable=False)
-        return _json(await self._call(operation, "GET", f"{self._base}{cursor}"))
+        try:
+            return _json(await self._call(operation, "GET", f"{self._base}{cursor}"))
+        except ProviderError as error:
+            if error.status == 400 and "INVALID_QUERY_LOCATOR" in (error.body or ""):
+                raise CursorExpired(error.message, status=error.status) from error
+            raise
 
     async def _call(
         self,

@@ -31,7 +31,8 @@ from app.domain.crm import (
     next_object,
 )
 from app.errors import AppError, Conflict, InvalidInput, NotFound
-from app.integrations.base import CrmCompany, CrmContact, CrmOwner, CrmProvider
+from app.integrations.base import CrmCompany, CrmContact, CrmOwner, CrmProvider, CursorExpired
+from app.integrations.base import Page as RecordPage
 from app.services.clients import ClientLimits, change_client, create_client
 from app.services.crm_push import crm_options
 from app.services.integrations import get_integration
@@ -131,28 +132,37 @@ async def sync_page(
     run is asked for). `ProviderError` propagates with nothing of the page written."""
     if sync.status not in (SyncStatus.QUEUED.value, SyncStatus.RUNNING.value):
         return False
+    current = SyncObject(sync.object or SYNC_ORDER[0].value)
+    cursor = sync.cursor
+    restarted = False
+    try:
+        page = await _fetch(provider, current, cursor)
+    except CursorExpired:
+        # The CRM forgot where the object's pages were (Salesforce drops an idle query locator
+        # after about 15 minutes): import the object again from its start; records already
+        # imported match their links and are counted again as unchanged.
+        page = await _fetch(provider, current, None)
+        restarted = True
+    # The page is read from the CRM before any write, so no lock is held over the call.
+    await CrmSyncRepository(session).take_turn(sync)
+    if (sync.object or SYNC_ORDER[0].value, sync.cursor) != (current.value, cursor) or (
+        sync.status not in (SyncStatus.QUEUED.value, SyncStatus.RUNNING.value)
+    ):
+        return False  # another run of this page got there first
     if sync.status == SyncStatus.QUEUED.value:
         sync.status = SyncStatus.RUNNING.value
         sync.started_at = now
-    current = SyncObject(sync.object or SYNC_ORDER[0].value)
     importer = _Importer(session, integration, settings, now)
     counts = dict(sync.counts)
-    if current is SyncObject.OWNERS:
-        owners = await provider.owners(sync.cursor)
-        tally = [await importer.owner(item) for item in owners.items]
-        next_cursor = owners.next_cursor
-    elif current is SyncObject.COMPANIES:
-        companies = await provider.companies(sync.cursor)
-        tally = [await importer.company(item) for item in companies.items]
-        next_cursor = companies.next_cursor
-    else:
-        contacts = await provider.contacts(sync.cursor)
-        tally = [await importer.contact(item) for item in contacts.items]
-        next_cursor = contacts.next_cursor
+    tally = [await importer.record(current, item) for item in page.items]
+    next_cursor = page.next_cursor
     for outcome in tally:
         key = f"{current.value}_{outcome}"
         counts[key] = int(counts.get(key, 0)) + 1
     counts["pages"] = int(counts.get("pages", 0)) + 1
+    if restarted:
+        key = f"{current.value}_restarts"
+        counts[key] = int(counts.get(key, 0)) + 1
     sync.counts = counts
     sync.error = None
     sync.updated_at = now
@@ -170,6 +180,14 @@ async def sync_page(
         await request_page(session, sync, now)
         return True
     return False
+
+
+async def _fetch(provider: CrmProvider, current: SyncObject, cursor: str | None) -> RecordPage[Any]:
+    if current is SyncObject.OWNERS:
+        return await provider.owners(cursor)
+    if current is SyncObject.COMPANIES:
+        return await provider.companies(cursor)
+    return await provider.contacts(cursor)
 
 
 async def record_failure(
@@ -221,6 +239,13 @@ class _Importer:
 
     async def _linked(self, obj: LinkObject, record_id: str) -> uuid.UUID | None:
         return (await self.links.locals(self.integration.id, obj, [record_id])).get(record_id)
+
+    async def record(self, current: SyncObject, item: Any) -> str:
+        if current is SyncObject.OWNERS:
+            return await self.owner(item)
+        if current is SyncObject.COMPANIES:
+            return await self.company(item)
+        return await self.contact(item)
 
     async def owner(self, item: CrmOwner) -> str:
         owners = OwnerRepository(self.session)

@@ -59,6 +59,7 @@ class FakeHubSpot:
         self.base_url = ""
         self._lock = threading.Lock()
         self._ids = itertools.count(1001)
+        self._failing_pages: dict[str, tuple[int, int]] = {}
 
     # --- seeding and inspection (from the test's thread) ------------------------------------
 
@@ -104,6 +105,12 @@ class FakeHubSpot:
                 "archived": False,
             }
             return owner_id
+
+    def fail_companies_page(self, after: str, times: int, status: int = 503) -> None:
+        """The next `times` requests for the companies page at cursor `after` get `status`:
+        an outage that starts part way through a listing."""
+        with self._lock:
+            self._failing_pages[after] = (times, status)
 
     def complete_task(self, task_id: str) -> None:
         """What a rep does in HubSpot: marks the task completed."""
@@ -155,6 +162,13 @@ class FakeHubSpot:
         return guarded
 
     async def _list_companies(self, request: Request) -> Response:
+        after = request.query_params.get("after", "0")
+        with self._lock:
+            times, status = self._failing_pages.get(after, (0, 0))
+            if times:
+                self._failing_pages[after] = (times - 1, status)
+        if times:
+            return JSONResponse({"error": "unavailable"}, status_code=status)
         with self._lock:
             rows = [
                 (record_id, properties, None)

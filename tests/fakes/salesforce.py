@@ -78,6 +78,7 @@ class FakeSalesforce:
         """False: every API call answers 401 INVALID_SESSION_ID, even with a fresh token."""
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
+        self._expire_locators = False
 
     def credentials(self, **overrides: str) -> dict[str, str]:
         """What an admin would store for this org (no access token: the first call gets one)."""
@@ -135,6 +136,16 @@ class FakeSalesforce:
     def complete_task(self, task_id: str) -> None:
         with self._lock:
             self.state.records["Task"][task_id].update(Status="Completed", IsClosed=True)
+
+    def expire_query_locators(self, *, when_next_used: bool = False) -> None:
+        """What Salesforce does to a query's `nextRecordsUrl` after about 15 idle minutes: now,
+        or (`when_next_used`) just before the next one is asked for, as if the run that
+        holds it had waited that long."""
+        with self._lock:
+            if when_next_used:
+                self._expire_locators = True
+            else:
+                self.state.cursors.clear()
 
     def expire_access_token(self) -> None:
         """The session times out: the current access token answers 401 from now on."""
@@ -227,6 +238,9 @@ class FakeSalesforce:
 
     async def _more(self, request: Request) -> Response:
         with self._lock:
+            if self._expire_locators:
+                self._expire_locators = False
+                self.state.cursors.clear()
             found = self.state.cursors.get(request.path_params["locator"])
         if found is None:
             return _errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator")

@@ -279,6 +279,20 @@ class CrmSyncRepository:
         stmt = sa.select(CrmSync).where(CrmSync.workspace_id == workspace_id, CrmSync.id == sync_id)
         return (await self.session.scalars(stmt)).one_or_none()
 
+    async def take_turn(self, sync: CrmSync) -> None:
+        """Takes the sync's row (PostgreSQL) or the database's one write lock (SQLite) before a
+        page's reads, and reloads it. On SQLite a transaction that read first and writes later
+        fails at once with "database is locked" when another connection committed meanwhile
+        (WAL cannot upgrade an old snapshot; busy_timeout does not apply), which a page's first
+        savepoint and lookups left wide open while the previous page's clients were evaluated."""
+        await self.session.execute(
+            sa.update(CrmSync)
+            .where(CrmSync.id == sync.id)
+            .values(version=CrmSync.version)
+            .execution_options(synchronize_session=False)
+        )
+        await self.session.refresh(sync)
+
     async def live(self, integration_id: uuid.UUID) -> CrmSync | None:
         stmt = sa.select(CrmSync).where(
             CrmSync.integration_id == integration_id,
