@@ -119,7 +119,7 @@ async def preview_email_template_source(
     return _preview(preview)
 
 
-@router.get("/{template_id}", operation_id="getEmailTemplate", summary="Get an email template")
+@router.get("/{template_id:uuid}", operation_id="getEmailTemplate", summary="Get an email template")
 async def get_email_template(
     template_id: uuid.UUID, session: SessionDep, principal: ReadPrincipal, response: Response
 ) -> EmailTemplateRead:
@@ -127,7 +127,7 @@ async def get_email_template(
 
 
 @router.patch(
-    "/{template_id}",
+    "/{template_id:uuid}",
     operation_id="updateEmailTemplate",
     summary="Change an email template",
     description="Only the fields sent change; the template is checked whole again.",
@@ -147,7 +147,7 @@ async def update_email_template(
 
 
 @router.delete(
-    "/{template_id}",
+    "/{template_id:uuid}",
     status_code=status.HTTP_204_NO_CONTENT,
     operation_id="deleteEmailTemplate",
     summary="Delete an email template",
@@ -162,7 +162,7 @@ async def delete_email_template(
 
 
 @router.post(
-    "/{template_id}/preview",
+    "/{template_id:uuid}/preview",
     operation_id="previewEmailTemplate",
     summary="Render a template for a client",
     description=(
