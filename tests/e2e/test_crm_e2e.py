@@ -11,11 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
-from app.workers.redis import QUEUE_NAME
 from tests.databases import POSTGRES_URL
-from tests.e2e.processes import REDIS_URL, api, create_workspace, serve_env, services, wait_until
+from tests.e2e.integrations_support import serve_and_worker
+from tests.e2e.processes import wait_until
 from tests.fakes.hubspot import FakeHubSpot, running_hubspot
 
 SECONDS = 60.0
@@ -139,34 +138,5 @@ class TestServeAndWorker:
     def test_a_pulled_client_band_change_and_task_reach_hubspot(
         self, module_database: str, tmp_path: Path, hubspot: FakeHubSpot
     ) -> None:
-        own_redis: redis.Redis = redis.Redis.from_url(REDIS_URL)
-        try:
-            own_redis.ping()
-        except redis.RedisError as exc:
-            pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
-        own_redis.flushdb()
-        env = serve_env(
-            module_database, TENURE_REDIS_URL=REDIS_URL, TENURE_ALLOW_LOOPBACK_URLS="true"
-        )
-        key = create_workspace(env, "CRM CS")
-        try:
-            with services(tmp_path) as make:
-                server = make("serve", env).start()
-                worker = make("worker", env).start()
-                server.wait_ready()
-
-                def logs() -> str:
-                    return f"--- serve\n{server.log()}\n--- worker\n{worker.log()}"
-
-                wait_until(
-                    lambda: bool(own_redis.exists(f"{QUEUE_NAME}:health-check")),
-                    seconds=60,
-                    explain=logs,
-                )
-                with api(server.base_url, key) as http:
-                    assert_pull_push_and_mirror(http, hubspot, logs)
-                worker.assert_stops_cleanly()
-                server.assert_stops_cleanly()
-        finally:
-            own_redis.flushdb()
-            own_redis.close()
+        with serve_and_worker(module_database, tmp_path, "CRM CS") as (http, logs):
+            assert_pull_push_and_mirror(http, hubspot, logs)
