@@ -62,3 +62,12 @@ class Principal:
     workspace_id: uuid.UUID
     api_key_id: uuid.UUID
     scopes: tuple[Scope, ...]
+
+
+NO_API_KEY = uuid.UUID(int=0)
+"""The `api_key_id` of writes no API key made: a job's, acting for the workspace."""
+
+
+def job_principal(workspace_id: uuid.UUID, scope: Scope) -> Principal:
+    """A background job acting in a workspace through the services the API calls."""
+    return Principal(workspace_id, NO_API_KEY, (scope,))

@@ -21,7 +21,7 @@ from app.db.repositories.crm import CrmLinkRepository, CrmSyncRepository
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.owners import OwnerRepository
 from app.db.repositories.paging import Page
-from app.domain.api_keys import Principal, Scope
+from app.domain.api_keys import Principal, Scope, job_principal
 from app.domain.crm import (
     SYNC_ORDER,
     LinkObject,
@@ -39,7 +39,6 @@ from app.services.integrations import get_integration
 
 SYNC_JOB = "crm.sync"
 """Its rows carry `{"sync_id": ...}`."""
-SYSTEM_KEY = uuid.UUID(int=0)
 MAX_ERROR_CHARS = 2000
 
 
@@ -226,7 +225,7 @@ class _Importer:
 
     @property
     def principal(self) -> Principal:
-        return Principal(self.workspace_id, SYSTEM_KEY, (Scope.ADMIN,))
+        return job_principal(self.workspace_id, Scope.ADMIN)
 
     @property
     def links(self) -> CrmLinkRepository:

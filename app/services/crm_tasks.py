@@ -19,7 +19,7 @@ from app.db.models import Integration
 from app.db.repositories.crm import CrmLinkRepository, workspace_integrations
 from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.tasks import TaskRepository
-from app.domain.api_keys import Principal, Scope
+from app.domain.api_keys import Scope, job_principal
 from app.domain.crm import TASK_STATE_BATCH, LinkObject, completed_outcome
 from app.domain.integrations import KINDS, IntegrationKind, Purpose
 from app.domain.tasks import OPEN_STATUSES, TaskStatus
@@ -32,7 +32,6 @@ MIRROR_JOB = "crm.mirror_task"
 """Its rows carry `{"integration_id": ..., "task_id": ...}`."""
 READ_JOB = "crm.read_tasks"
 """Its rows carry `{"integration_id": ...}`."""
-SYSTEM_KEY = uuid.UUID(int=0)
 """The principal of a completion the CRM reported: no API key made it."""
 
 
@@ -132,7 +131,7 @@ async def read_completions(
     states = await provider.task_states([m.record_id for m in live]) if live else []
     completed_records = {s.task_record_id for s in states if s.completed}
     known_records = {s.task_record_id for s in states}
-    principal = Principal(integration.workspace_id, SYSTEM_KEY, (Scope.ADMIN,))
+    principal = job_principal(integration.workspace_id, Scope.ADMIN)
     outcome = completed_outcome(IntegrationKind(integration.kind))
     completed = [m for m in live if m.record_id in completed_records]
     for mirror in completed:

@@ -7,14 +7,11 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.api_keys import Principal, Scope
+from app.domain.api_keys import Scope, job_principal
 from app.domain.email_templates import RenderedEmail, render
 from app.errors import NotFound
 from app.services.email_context import context_for
 from app.services.email_templates import compile_stored, get_template
-
-JOB_KEY = uuid.UUID(int=0)
-"""The principal of a job's reads: no API key asked."""
 
 
 async def render_for_client(
@@ -27,7 +24,7 @@ async def render_for_client(
 ) -> RenderedEmail:
     """Raises `NotFound` when the template is gone, `RenderFailed` when it cannot render for
     this client (both final for the action: another try renders the same)."""
-    principal = Principal(workspace_id, JOB_KEY, (Scope.READ,))
+    principal = job_principal(workspace_id, Scope.READ)
     try:
         template = await get_template(session, principal, uuid.UUID(template_id))
     except NotFound as exc:

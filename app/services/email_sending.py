@@ -26,7 +26,7 @@ from app.config import Settings
 from app.db.models import Email
 from app.db.repositories.emails import EmailRepository
 from app.db.repositories.outbox import OutboxRepository
-from app.domain.api_keys import Principal, Scope
+from app.domain.api_keys import Scope, job_principal
 from app.domain.emails import EmailStatus
 from app.errors import AppError
 from app.integrations.base import Address, EmailProvider, OutgoingEmail, ProviderError
@@ -36,8 +36,6 @@ from app.services.integration_connections import Connection, email_connection
 
 EVENT_SOURCE = "emails"
 """The source of `email_sent` events; with `email:<id>` as external id an email logs once."""
-NO_KEY = uuid.UUID(int=0)
-"""The principal of a job's writes: no API key made them."""
 BATCH_SIZE = 50
 """Emails one run sends: its own and up to 49 queued ones of the same integration."""
 CONCURRENCY = 10
@@ -233,7 +231,7 @@ async def _log_sent(
                 external_id=f"email:{email.id}",
             )
         )
-    principal = Principal(accepted[0][0].workspace_id, NO_KEY, (Scope.WRITE,))
+    principal = job_principal(accepted[0][0].workspace_id, Scope.WRITE)
     for result in await ingest(session, principal, events, upsert_clients=False, now=now):
         if result.status is ItemStatus.REJECTED:  # the catalogue and this code disagree: a bug
             assert result.problem is not None
