@@ -216,10 +216,3 @@ async def stale_integrations(
     session: AsyncSession, now: datetime, seconds: float
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     return await CrmLinkRepository(session).stale_pending(now - timedelta(seconds=seconds))
-
-
-async def load_integration(
-    session: AsyncSession, workspace_id: uuid.UUID, integration_id: uuid.UUID
-) -> Integration | None:
-    found = (await load_integrations(session, [integration_id])).get(integration_id)
-    return found if found is not None and found.workspace_id == workspace_id else None

@@ -19,6 +19,7 @@ Credentials a provider renews (Salesforce's access token) are kept the same way 
 encrypted by `save`, unless someone replaced the integration's credentials meanwhile."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
@@ -69,6 +70,9 @@ class Connection(Generic[P]):
     """Decrypted, in memory only (to redact provider messages); never logged."""
     stored_credentials: str = field(repr=False)
     """The token as loaded: a renewal replaces only this one."""
+    integration: Integration = field(repr=False)
+    """The row as loaded in the caller's session (its options, its name): read it here rather
+    than load it again. Stale once that session rolled back; `save` does not use it."""
 
     @property
     def calls(self) -> list[ProviderCall]:
@@ -160,29 +164,16 @@ async def _active(
 
 
 def _email(settings: Settings, integration: Integration) -> Connection[EmailProvider]:
-    kind, credentials, buffer = _prepare(settings, integration)
-    provider = email_provider(
-        kind,
-        _http(settings, kind, buffer),
-        integration.base_url or "",
-        credentials,
-        on_credentials=buffer.credentials_changed,
-    )
-    return Connection(
-        integration.id,
-        integration.workspace_id,
-        kind,
-        provider,
-        buffer,
-        settings,
-        credentials,
-        integration.credentials_encrypted,
-    )
+    return _connect(settings, integration, email_provider)
 
 
 def _crm(settings: Settings, integration: Integration) -> Connection[CrmProvider]:
+    return _connect(settings, integration, crm_provider)
+
+
+def _connect(settings: Settings, integration: Integration, make: Callable[..., P]) -> Connection[P]:
     kind, credentials, buffer = _prepare(settings, integration)
-    provider = crm_provider(
+    provider = make(
         kind,
         _http(settings, kind, buffer),
         integration.base_url or "",
@@ -198,6 +189,7 @@ def _crm(settings: Settings, integration: Integration) -> Connection[CrmProvider
         settings,
         credentials,
         integration.credentials_encrypted,
+        integration,
     )
 
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, NoReturn, TypeVar
 
-from app.db.models import Integration
 from app.domain.crm import reads_due
 from app.domain.jobs import RetryPolicy
 from app.facts import HealthChanged, JobRequest, TasksCreated
@@ -46,7 +45,7 @@ async def push(run: JobRun) -> dict[str, Any]:
     connection = await _connect(run, workspace_id, integration_id)
     if connection is None:
         return {"skipped": "the integration is gone, disabled or not a CRM"}
-    integration = await _integration(run, workspace_id, integration_id)
+    integration = connection.integration
 
     async def work() -> dict[str, Any]:
         pushed = await crm_push.push_pending(
@@ -79,7 +78,7 @@ async def mirror_task(run: JobRun) -> dict[str, Any]:
     connection = await _connect(run, workspace_id, integration_id)
     if connection is None:
         return {"skipped": "the integration is gone, disabled or not a CRM"}
-    integration = await _integration(run, workspace_id, integration_id)
+    integration = connection.integration
 
     async def work() -> dict[str, Any]:
         record_id = await crm_tasks.mirror_task(
@@ -97,7 +96,7 @@ async def read_tasks(run: JobRun) -> dict[str, Any]:
     connection = await _connect(run, workspace_id, integration_id)
     if connection is None:
         return {"skipped": "the integration is gone, disabled or not a CRM"}
-    integration = await _integration(run, workspace_id, integration_id)
+    integration = connection.integration
 
     async def work() -> dict[str, Any]:
         read = await crm_tasks.read_completions(
@@ -147,7 +146,7 @@ async def sync(run: JobRun) -> dict[str, Any]:
             run.session, workspace_id, sync_id, str(exc), run.now, final=True
         )
         return {"failed": str(exc)}
-    integration = await _integration(run, workspace_id, row.integration_id)
+    integration = connection.integration
 
     async def work() -> dict[str, Any]:
         more = await crm_sync.sync_page(
@@ -208,15 +207,6 @@ async def _connect(
         return None
     except CredentialsUnreadable as exc:
         raise PermanentJobError(str(exc)) from exc
-
-
-async def _integration(
-    run: JobRun, workspace_id: uuid.UUID, integration_id: uuid.UUID
-) -> Integration:
-    found = await crm_push.load_integration(run.session, workspace_id, integration_id)
-    if found is None:
-        raise PermanentJobError("the integration is gone")
-    return found
 
 
 def _workspace(run: JobRun) -> uuid.UUID:
