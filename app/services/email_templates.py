@@ -3,6 +3,7 @@
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,8 +26,17 @@ def source_of(template: EmailTemplate) -> TemplateSource:
 
 
 def compile_stored(template: EmailTemplate) -> CompiledTemplate:
-    """A stored template, ready to render for many clients (`email_templates.render`)."""
-    return email_templates.compile_template(source_of(template))
+    """A stored template, ready to render for many clients (`email_templates.render`).
+    Compiled once per process and source: compiling costs about 4 ms, rendering 0.05 ms, and
+    every email a trigger composes renders the same few templates. A compiled template keeps
+    no state between renders (the work budget lives in a context variable), so sharing it is
+    safe; keyed by the source itself, an edited template compiles anew."""
+    return _compiled(source_of(template))
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: TemplateSource) -> CompiledTemplate:
+    return email_templates.compile_template(source)
 
 
 async def create_template(
