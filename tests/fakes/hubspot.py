@@ -4,7 +4,6 @@ association's shape) and answering in HubSpot's shapes (207 for a batch taken in
 `paging.next.after`). Companies, contacts, owners and tasks live in memory, seeded by tests."""
 
 import itertools
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import Faults, serving
+from tests.fakes.server import FakeProvider
 
 TOKEN = "pat-na1-fake-token"
 TASK_TO_COMPANY = 192
@@ -49,15 +48,13 @@ class HubSpotState:
     """(method, path) of every request that reached a handler."""
 
 
-class FakeHubSpot:
+class FakeHubSpot(FakeProvider):
     """The fake's state and its server; seed with `add_*`, inspect with the attributes."""
 
     def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
         self.token = token
-        self.faults = Faults()
         self.state = HubSpotState()
-        self.base_url = ""
-        self._lock = threading.Lock()
         self._ids = itertools.count(1001)
         self._failing_pages: dict[str, tuple[int, int]] = {}
 
@@ -380,9 +377,7 @@ def _error(status: int, category: str, message: str) -> Response:
 
 @contextmanager
 def running_hubspot() -> Iterator[FakeHubSpot]:
-    fake = FakeHubSpot()
-    with serving(fake.app()) as base_url:
-        fake.base_url = base_url
+    with FakeHubSpot() as fake:
         yield fake
 
 

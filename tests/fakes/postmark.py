@@ -2,14 +2,12 @@
 (401 with ErrorCode 10 for a wrong server token, 422 with its ErrorCode for a refused message,
 200 with ErrorCode 0 and a MessageID when sent), and keeping what it accepted."""
 
-import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
 from email.headerregistry import HeaderRegistry
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import Faults, LocalServer
+from tests.fakes.server import FakeSender
 
 SERVER_TOKEN = "fake-postmark-server-token"
 SERVER_NAME = "Tenure tests"
@@ -42,38 +40,17 @@ class ReceivedMessage:
     recipients: tuple[Mailbox, ...]
 
 
-class FakePostmark:
+class FakePostmark(FakeSender[ReceivedMessage]):
     """Serves while entered (`with FakePostmark() as fake:`) or as the `fake_postmark` fixture."""
 
     def __init__(self, server_token: str = SERVER_TOKEN, server_name: str = SERVER_NAME) -> None:
+        super().__init__()
         self.server_token = server_token
         self.server_name = server_name
         self.inactive: set[str] = set()
         """Recipients Postmark has marked inactive (a hard bounce, a complaint): refused, 406."""
-        self.faults = Faults()
-        self._lock = threading.Lock()
-        self._messages: list[ReceivedMessage] = []
-        self._server = LocalServer(self._app())
-        self.base_url = ""
 
-    @property
-    def messages(self) -> list[ReceivedMessage]:
-        with self._lock:
-            return list(self._messages)
-
-    def __enter__(self) -> "FakePostmark":
-        self.base_url = self._server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.stop()
-
-    def _app(self) -> Starlette:
+    def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/email", self._send, methods=["POST"]),
@@ -120,8 +97,7 @@ class FakePostmark:
                 f"Found inactive addresses: {', '.join(inactive)}.",
             )
         message_id = str(uuid.uuid4())
-        with self._lock:
-            self._messages.append(ReceivedMessage(message_id, body, sender[0], tuple(recipients)))
+        self._keep(ReceivedMessage(message_id, body, sender[0], tuple(recipients)))
         return JSONResponse(
             {
                 "To": body["To"],

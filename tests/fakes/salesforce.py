@@ -5,7 +5,6 @@ little SOQL reader for the queries Tenure sends, paged through `nextRecordsUrl`.
 
 import itertools
 import re
-import threading
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import Faults, serving
+from tests.fakes.server import FakeProvider
 
 CLIENT_ID = "3MVG9fake.client"
 CLIENT_SECRET = "fake-client-secret"
@@ -60,23 +59,21 @@ class SalesforceState:
     cursors: dict[str, tuple[list[dict[str, Any]], int]] = field(default_factory=dict)
 
 
-class FakeSalesforce:
+class FakeSalesforce(FakeProvider):
     """The fake org and its server; seed with `add_*`, drive with `expire_access_token`,
     `revoke_refresh_token`, `complete_task`; inspect `state`."""
 
     def __init__(self, page_size: int = 100) -> None:
+        super().__init__()
         self.client_id = CLIENT_ID
         self.client_secret = CLIENT_SECRET
         self.refresh_token = REFRESH_TOKEN
         self.page_size = page_size
         """Records per query page (Salesforce's own default is 2000; smaller pages test paging)."""
-        self.faults = Faults()
         self.state = SalesforceState()
-        self.base_url = ""
         self._access_token: str | None = None
         self.sessions_accepted = True
         """False: every API call answers 401 INVALID_SESSION_ID, even with a fresh token."""
-        self._lock = threading.Lock()
         self._counter = itertools.count(1)
         self._expire_locators = False
 
@@ -374,9 +371,7 @@ async def _body(request: Request) -> Any:
 
 @contextmanager
 def running_salesforce(page_size: int = 100) -> Iterator[FakeSalesforce]:
-    fake = FakeSalesforce(page_size)
-    with serving(fake.app()) as base_url:
-        fake.base_url = base_url
+    with FakeSalesforce(page_size) as fake:
         yield fake
 
 

@@ -3,10 +3,8 @@ API refuses (a wrong key, missing fields, more than 1000 personalizations, conte
 wrong order) with SendGrid's error shape, and keeping what it accepted."""
 
 import secrets
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any
 
 import pytest
@@ -15,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.server import Faults, LocalServer
+from tests.fakes.server import FakeSender
 
 API_KEY = "SG.fake-key.for-tests"
 MAX_PERSONALIZATIONS = 1000
@@ -30,38 +28,17 @@ class ReceivedMail:
     body: dict[str, Any]
 
 
-class FakeSendGrid:
+class FakeSendGrid(FakeSender[ReceivedMail]):
     """Serves while entered (`with FakeSendGrid() as fake:`) or as the `fake_sendgrid` fixture."""
 
     def __init__(self, api_key: str = API_KEY, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> None:
+        super().__init__()
         self.api_key = api_key
         self.scopes = list(scopes)
-        self.faults = Faults()
         self.invalid_recipients: set[str] = set()
         """Addresses refused with 400 as SendGrid refuses one it deems invalid."""
-        self._lock = threading.Lock()
-        self._messages: list[ReceivedMail] = []
-        self._server = LocalServer(self._app())
-        self.base_url = ""
 
-    @property
-    def messages(self) -> list[ReceivedMail]:
-        with self._lock:
-            return list(self._messages)
-
-    def __enter__(self) -> "FakeSendGrid":
-        self.base_url = self._server.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._server.stop()
-
-    def _app(self) -> Starlette:
+    def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/v3/mail/send", self._send, methods=["POST"]),
@@ -81,8 +58,7 @@ class FakeSendGrid:
         if problems:
             return _errors(problems)
         message_id = secrets.token_urlsafe(16)
-        with self._lock:
-            self._messages.append(ReceivedMail(message_id, body))
+        self._keep(ReceivedMail(message_id, body))
         return Response(status_code=202, headers={"X-Message-Id": message_id})
 
     async def _scopes(self, request: Request) -> Response:

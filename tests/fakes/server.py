@@ -8,15 +8,20 @@ while the code under test blocks its own loop; subprocesses (`tenure worker`) re
 import asyncio
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Generic, Self, TypeVar
 
 import uvicorn
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp
+
+M = TypeVar("M")
 
 
 @dataclass
@@ -114,3 +119,48 @@ def serving(app: ASGIApp) -> Iterator[str]:
         yield server.start()
     finally:
         server.stop()
+
+
+class FakeProvider(ABC):
+    """A provider fake's shared plumbing: its faults, the lock its state is read under from both
+    the test's and the server's threads, and its server, serving `app()` while entered."""
+
+    def __init__(self) -> None:
+        self.faults = Faults()
+        self.base_url = ""
+        self._lock = threading.Lock()
+        self._server: LocalServer | None = None
+
+    @abstractmethod
+    def app(self) -> ASGIApp: ...
+
+    def __enter__(self) -> Self:
+        self._server = LocalServer(self.app())
+        self.base_url = self._server.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            self._server.stop()
+
+
+class FakeSender(FakeProvider, Generic[M]):
+    """A fake that keeps every message it accepted, for the test to read back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._received: list[M] = []
+
+    @property
+    def messages(self) -> list[M]:
+        with self._lock:
+            return list(self._received)
+
+    def _keep(self, message: M) -> None:
+        with self._lock:
+            self._received.append(message)
