@@ -51,6 +51,7 @@ from app.api.rest import (
 from app.config import Settings, get_settings
 from app.db.session import create_engine, create_sessionmaker
 from app.domain.limits import MAX_BODY_DEPTH, MAX_JSON_DEPTH, TIME_RANGE
+from app.integrations.http import close_shared_client
 from app.workers.job import Registry
 from app.workers.pipeline import start_background
 
@@ -85,6 +86,7 @@ def create_app(
         finally:
             if background is not None:
                 await background.stop()
+            await close_shared_client()  # the providers' pool, if a check or a job opened it
             await engine.dispose()
 
     app = FastAPI(

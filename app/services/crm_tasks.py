@@ -21,7 +21,7 @@ from app.db.repositories.outbox import NewMessage, OutboxRepository
 from app.db.repositories.tasks import TaskRepository
 from app.domain.api_keys import Scope, job_principal
 from app.domain.crm import TASK_STATE_BATCH, LinkObject, completed_outcome
-from app.domain.integrations import KINDS, IntegrationKind, Purpose
+from app.domain.integrations import IntegrationKind
 from app.domain.tasks import OPEN_STATUSES, TaskStatus
 from app.facts import CreatedTask
 from app.integrations.base import CrmProvider, CrmTaskDraft
@@ -165,7 +165,3 @@ async def request_reads(session: AsyncSession, tick: datetime, now: datetime) ->
         for workspace_id, integration_id in pairs
     ]
     return await OutboxRepository(session).add(messages, now)
-
-
-def is_crm(integration: Integration) -> bool:
-    return KINDS[IntegrationKind(integration.kind)].purpose is Purpose.CRM

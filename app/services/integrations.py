@@ -30,7 +30,6 @@ from app.integrations.credentials import CredentialsUnreadable, cipher_for
 from app.services.integration_connections import open_connection
 
 ACTIVE = "active"
-DISABLED = "disabled"
 MAX_ERROR_CHARS = 2000
 
 

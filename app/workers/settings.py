@@ -18,6 +18,7 @@ from arq.worker import func
 from app.config import Settings
 from app.db.session import create_engine, create_sessionmaker
 from app.domain.jobs import Cadence, JobStatus, Timetable
+from app.integrations.http import close_shared_client
 from app.workers.execution import (
     JobEnvironment,
     Outcome,
@@ -106,6 +107,7 @@ def worker_options(
         if relay is not None:
             await relay.stop()
             await ctx["dispatcher"].close()
+        await close_shared_client()  # the providers' pool: sends and CRM calls are over
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()
